@@ -18,6 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 
 
+def first_caption(path: Path) -> str:
+    return path.read_text().split("\n", 1)[0].split("#", 1)[0]
+
+
 def stages(args):
     data = Path(args.data_root)
     exp = Path(args.out_dir) / "quickstart"
@@ -33,9 +37,9 @@ def stages(args):
         {
             "name": "render a sample",
             "output": exp / f"{sample}.gif",
-            "cmd": [py, "-m", "utils.plot_script", str(data / "synthetic_h3d" / "new_joint_vecs" / f"{sample}.npy"),
-                    str(exp / f"{sample}.gif"), "--title-from", str(data / "synthetic_h3d" / "texts" / f"{sample}.txt"),
-                    "--dataset", "t2m"],
+            "cmd": lambda: [py, "-m", "utils.plot_script", str(data / "synthetic_h3d" / "new_joint_vecs" / f"{sample}.npy"),
+                            str(exp / f"{sample}.gif"), "--dataset", "t2m", "--title",
+                            first_caption(data / "synthetic_h3d" / "texts" / f"{sample}.txt")],
         },
     ]
 
@@ -57,9 +61,10 @@ def main(argv=None):
             print(f"[skip] {st['name']}: {out} exists")
             report.append({"stage": st["name"], "seconds": 0.0, "skipped": True})
             continue
-        print(f"[run ] {st['name']}: {' '.join(st['cmd'][1:])}", flush=True)
+        cmd = st["cmd"]() if callable(st["cmd"]) else st["cmd"]
+        print(f"[run ] {st['name']}: {' '.join(cmd[1:])}", flush=True)
         t0 = time.time()
-        res = subprocess.run(st["cmd"], cwd=ROOT, env=env)
+        res = subprocess.run(cmd, cwd=ROOT, env=env)
         dt = time.time() - t0
         if res.returncode != 0:
             print(f"[fail] {st['name']} exited with {res.returncode} after {dt:.1f}s", file=sys.stderr)
