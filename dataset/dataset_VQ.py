@@ -53,6 +53,19 @@ class VQMotionDataset(Dataset):
         window = motion[start:start + self.window_size]
         return ((window - self.mean) / self.std).astype(np.float32)
 
+    def batch_at(self, seed: int, iteration: int, batch_size: int) -> np.ndarray:
+        """The training batch of one iteration, a pure function of (seed, iteration): clips drawn
+        with replacement and a uniformly random window in each. Used by iteration-based training
+        so that a resumed run sees exactly the batches an uninterrupted run would."""
+        rng = np.random.default_rng([int(seed), int(iteration)])
+        idx = rng.integers(0, len(self.motions), size=batch_size)
+        out = np.empty((batch_size, self.window_size, self.mean.shape[0]), dtype=np.float32)
+        for r, i in enumerate(idx):
+            motion = self.motions[i]
+            start = int(rng.integers(0, motion.shape[0] - self.window_size + 1))
+            out[r] = motion[start:start + self.window_size]
+        return (out - self.mean) / self.std
+
     def inv_transform(self, data):
         """Undo the normalisation (numpy array or torch tensor)."""
         if isinstance(data, torch.Tensor):
