@@ -3,5 +3,5 @@
 # that exists so far on the synthetic dataset (offline). Stages whose outputs exist are skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
-python -m pip install -q -r requirements.txt
+bash install.sh
 python quickstart.py "$@"

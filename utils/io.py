@@ -9,9 +9,20 @@ from pathlib import Path
 import torch
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()
+
+
 def _tmp_path(path: Path) -> Path:
+    """A temporary file beside ``path`` with the permissions a plain ``open`` would give."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, _MODE)
     return Path(tmp)
 
 
