@@ -192,3 +192,28 @@ def test_train_vq_reports_fid_with_an_evaluator(syn, tmp_path):
     assert np.isfinite(best["fid"]) and (tmp_path / "vq" / "net_best_fid.pth").is_file()
     rec = [json.loads(ln) for ln in (tmp_path / "vq" / "metrics.jsonl").read_text().splitlines() if "val/fid" in ln][-1]
     assert 0 <= rec["val/top1"] <= 1 and rec["val/top1_real"] > 0
+
+
+def test_m2t_matching_through_the_evaluator(syn, tmp_path):
+    """Caption R-precision: real captions rank their motions far better than shuffled ones."""
+    import train_evaluator
+    from dataset.humanml3d import HumanML3DReader
+    from utils.eval_m2t import m2t_matching
+    from utils.word_vectorizer import WordVectorizer
+    train_evaluator.main(["--data-root", str(syn), "--glove-dir", str(syn / "glove"), "--checkpoints-dir",
+                          str(tmp_path / "ck"), "--movement-iters", "60", "--movement-lr", "1e-3", "--lr", "1e-3",
+                          "--max-epoch", "6", "--no-progress", "--eval-split", "train", "--dim-movement-enc-hidden",
+                          "32", "--dim-movement-latent", "32", "--dim-text-hidden", "32", "--dim-motion-hidden", "32",
+                          "--dim-coemb-hidden", "32"])
+    w = EvaluatorWrapper(tmp_path / "ck" / "t2m" / "text_mot_match")
+    wv = WordVectorizer(syn / "glove")
+    items = HumanML3DReader(syn, "train", progress=False).items[:96]
+    motions = [it["motion"] for it in items]
+    captions = [it["captions"][0]["caption"] for it in items]
+    real = m2t_matching(w, wv, motions, captions, seed=0)
+    wrong = m2t_matching(w, wv, motions, captions[1:] + captions[:1], seed=0)
+    assert real["n"] == 96 and real["orientation"] == "motion rows"
+    assert real["R_precision_top3"] > wrong["R_precision_top3"] + 0.2
+    assert real["MM_Dist"] < wrong["MM_Dist"]
+    with pytest.raises(ValueError, match="differ in number"):
+        m2t_matching(w, wv, motions, captions[:5])

@@ -1,0 +1,323 @@
+"""MotionLLM: a causal LM with motion tokens as new vocabulary, fine-tuned with LoRA (morl-method.md §1–2).
+
+* The backbone is any ``AutoModelForCausalLM`` given by hub id or local directory
+  (``trust_remote_code`` only when asked).
+* The tokenizer gets the tag tokens (those it lacks; Qwen3 already has ``<think>``) and
+  ``<Motion_0>`` … ``<Motion_{nb_code-1}>`` appended in a fixed order, so their ids are a function of
+  the base tokenizer only (checked again on load).
+* One LoRA adapter per task (``t2m``, ``m2t``; or one ``shared`` adapter) on q/k/v/o/gate/up/down.
+  Only LoRA and the rows of the *new* tokens (input embedding and output head) are trainable
+  (peft ``trainable_token_indices``); every other weight stays bit-identical.
+* Checkpoints hold only tensors — the adapter state dicts (LoRA + new token rows) — plus the
+  configuration as a JSON string; they load with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from models.prompts import (REGION_ANSWER, REGION_PROMPT, REGION_REASONING, TAG_TOKENS, encode_example,
+                            encode_prompt, motion_token_list, parse_output)
+from utils.io import atomic_torch_save, atomic_write_json, load_checkpoint
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+DEFAULT_BACKBONE = "Qwen/Qwen3-4B-Instruct-2507"
+
+
+@dataclass
+class MLLMConfig:
+    llm_backbone: str = DEFAULT_BACKBONE
+    nb_code: int = 512
+    tasks: list = field(default_factory=lambda: ["t2m", "m2t"])
+    shared_adapter: bool = False
+    lora_r: dict = field(default_factory=lambda: {"t2m": 64, "m2t": 32})
+    lora_alpha: dict = field(default_factory=lambda: {"t2m": 64, "m2t": 32})
+    lora_dropout: float = 0.1
+    lora_targets: list = field(default_factory=lambda: list(LORA_TARGETS))
+    trust_remote_code: bool = False
+    # filled in when the tokens are added
+    base_vocab_size: int = 0
+    new_token_ids: list = field(default_factory=list)
+    motion_token_offset: int = 0
+
+    def adapter_name(self, task: str) -> str:
+        return "shared" if self.shared_adapter else task
+
+    def adapters(self) -> list:
+        return ["shared"] if self.shared_adapter else list(self.tasks)
+
+
+def _dtype_for(device: torch.device, dtype: str | None):
+    if dtype in (None, "auto"):
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+            "fp32": torch.float32, "float32": torch.float32}[dtype]
+
+
+class MotionLLM(torch.nn.Module):
+    def __init__(self, cfg: MLLMConfig, device="cpu", dtype: str | None = "auto", gradient_checkpointing=False,
+                 attn_implementation: str | None = "sdpa"):
+        super().__init__()
+        from peft import LoraConfig, get_peft_model
+        from transformers import AddedToken, AutoModelForCausalLM, AutoTokenizer
+
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.dtype = _dtype_for(self.device, dtype)
+        kw = {"trust_remote_code": cfg.trust_remote_code}
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(cfg.llm_backbone, **kw)
+        except OSError as exc:
+            raise OSError(f"cannot load the tokenizer of --llm-backbone {cfg.llm_backbone!r}: {exc}. Pass a local "
+                          "directory (e.g. one made by prepare/make_tiny_backbone.py) or a reachable hub id.") from exc
+        base_len = len(self.tokenizer)
+        vocab = self.tokenizer.get_vocab()
+        motion_tokens = motion_token_list(cfg.nb_code)
+        clash = [t for t in motion_tokens[:1] + motion_tokens[-1:] if t in vocab]
+        if clash:
+            raise ValueError(f"the backbone tokenizer already contains {clash}; pass the base backbone, "
+                             "not an exported MotionLLM")
+        # tag tokens the tokenizer already has as single tokens (Qwen3 has <think>, </think>) are reused
+        missing_tags = [t for t in TAG_TOKENS if t not in vocab]
+        self.tokenizer.add_tokens([AddedToken(t, normalized=False, special=False) for t in missing_tags + motion_tokens])
+        ids = self.tokenizer.convert_tokens_to_ids(TAG_TOKENS + motion_tokens)
+        motion_ids = ids[len(TAG_TOKENS):]
+        if motion_ids != list(range(motion_ids[0], motion_ids[0] + cfg.nb_code)):
+            raise RuntimeError("motion tokens did not get consecutive ids")
+        if cfg.new_token_ids and cfg.new_token_ids != ids:
+            raise ValueError(f"token ids differ from the checkpoint (the base tokenizer has {base_len} tokens, the "
+                             f"checkpoint was trained with {cfg.base_vocab_size}); use the same --llm-backbone")
+        cfg.base_vocab_size = base_len
+        cfg.new_token_ids = ids
+        cfg.motion_token_offset = motion_ids[0]
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if self.tokenizer.eos_token_id is None:
+            raise ValueError(f"backbone {cfg.llm_backbone}: tokenizer has no EOS token")
+
+        try:
+            model = AutoModelForCausalLM.from_pretrained(cfg.llm_backbone, dtype=self.dtype,
+                                                         attn_implementation=attn_implementation, **kw)
+        except (ValueError, ImportError):  # attention implementation not available for this model
+            model = AutoModelForCausalLM.from_pretrained(cfg.llm_backbone, dtype=self.dtype, **kw)
+        model.resize_token_embeddings(len(self.tokenizer), pad_to_multiple_of=64, mean_resizing=False)
+        self._init_new_rows(model, base_len, len(self.tokenizer))
+        if gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.enable_input_require_grads()
+        model.config.use_cache = not gradient_checkpointing
+
+        tied = bool(getattr(model.config, "tie_word_embeddings", False))
+        token_targets = ids if tied else {"embed_tokens": ids, "lm_head": ids}
+        self.model = None
+        for name in cfg.adapters():
+            task = "t2m" if name == "shared" else name
+            lcfg = LoraConfig(r=cfg.lora_r[task], lora_alpha=cfg.lora_alpha[task], lora_dropout=cfg.lora_dropout,
+                              target_modules=cfg.lora_targets, trainable_token_indices=token_targets,
+                              task_type="CAUSAL_LM", bias="none")
+            if self.model is None:
+                self.model = get_peft_model(model, lcfg, adapter_name=name)
+            else:
+                self.model.add_adapter(name, lcfg)
+        self.model.to(self.device)
+        self.active = None
+        self.set_task(cfg.tasks[0])
+
+    # ------------------------------------------------------------------ setup helpers
+    @staticmethod
+    @torch.no_grad()
+    def _init_new_rows(model, start: int, end: int):
+        """New rows start at the mean of the existing embeddings (plus a little noise)."""
+        g = torch.Generator().manual_seed(0)
+        for emb in {id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None}.values():
+            w = emb.weight
+            mean = w[:start].float().mean(0)
+            std = w[:start].float().std(0).mean() * 0.1
+            noise = torch.randn(end - start, w.shape[1], generator=g) * std
+            w[start:end] = (mean + noise).to(w.dtype)
+
+    def set_task(self, task: str):
+        name = self.cfg.adapter_name(task)
+        if name != self.active:
+            self.model.set_adapter(name)
+            self.active = name
+        self._freeze_inactive()
+
+    def _freeze_inactive(self):
+        """Only the active adapter's LoRA and new-token parameters require grad."""
+        for n, p in self.model.named_parameters():
+            p.requires_grad_(self._is_trainable(n) and f".{self.active}" in n)
+
+    @staticmethod
+    def _is_trainable(name: str) -> bool:
+        return "lora_" in name or "trainable_tokens_delta" in name
+
+    def trainable_parameters(self):
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def num_parameters(self) -> dict:
+        total = sum(p.numel() for p in self.model.parameters())
+        train = sum(p.numel() for p in self.trainable_parameters())
+        return {"total": total, "trainable": train}
+
+    @property
+    def motion_ids(self) -> torch.Tensor:
+        off = self.cfg.motion_token_offset
+        return torch.arange(off, off + self.cfg.nb_code)
+
+    def codes_to_token_ids(self, codes) -> list:
+        return [self.cfg.motion_token_offset + int(c) for c in codes]
+
+    # ------------------------------------------------------------------ batching
+    def collate(self, encoded: list, sample_weights=None) -> dict:
+        """Right-padded training batch from :class:`models.prompts.Encoded` items."""
+        L = max(len(e.input_ids) for e in encoded)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(encoded), L), pad, dtype=torch.long)
+        regions = torch.full((len(encoded), L), -1, dtype=torch.long)
+        att = torch.zeros((len(encoded), L), dtype=torch.long)
+        for i, e in enumerate(encoded):
+            n = len(e.input_ids)
+            ids[i, :n] = torch.tensor(e.input_ids)
+            regions[i, :n] = torch.tensor(e.regions)
+            att[i, :n] = 1
+        batch = {"input_ids": ids, "attention_mask": att, "regions": regions}
+        if sample_weights is not None:
+            batch["sample_weights"] = torch.as_tensor(sample_weights, dtype=torch.float32)
+        return batch
+
+    def encode(self, task, caption, motion_codes, reasoning="", answer=None, max_len=None, plan=None):
+        return encode_example(self.tokenizer, task, caption, motion_codes, reasoning, answer, max_len, plan)
+
+    # ------------------------------------------------------------------ loss
+    def forward_logits(self, input_ids, attention_mask):
+        out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device),
+                         use_cache=False)
+        return out.logits
+
+    def sft_loss(self, batch: dict, reasoning_weight: float = 1.0, motion_weight: float = 1.0) -> dict:
+        """Region-weighted next-token cross-entropy; prompt and padding tokens are masked out."""
+        ids = batch["input_ids"].to(self.device)
+        logits = self.forward_logits(ids, batch["attention_mask"])[:, :-1].float()
+        target = ids[:, 1:]
+        region = batch["regions"].to(self.device)[:, 1:]
+        w = torch.zeros_like(region, dtype=torch.float32)
+        w[region == REGION_REASONING] = reasoning_weight
+        w[region == REGION_ANSWER] = motion_weight
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none").view_as(w)
+        denom = w.sum().clamp_min(1e-8)
+        sw = batch.get("sample_weights")
+        tok_w = w * (sw.to(self.device)[:, None] if sw is not None else 1.0)
+        loss = (ce * tok_w).sum() / denom
+        with torch.no_grad():
+            pred = logits.argmax(-1)
+            valid = region > REGION_PROMPT
+            ans = region == REGION_ANSWER
+            correct = (pred == target)
+            stats = {"tokens": int(valid.sum()), "acc": float(correct[valid].float().mean()) if valid.any() else 0.0,
+                     "answer_acc": float(correct[ans].float().mean()) if ans.any() else 0.0,
+                     "answer_tokens": int(ans.sum())}
+        return {"loss": loss, **stats}
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate(self, task: str, captions=None, motion_codes=None, plans=None, num_return_sequences: int = 1,
+                 do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
+                 return_ids: bool = False):
+        """Batched generation: one ``generate`` call for all inputs × ``num_return_sequences``.
+
+        Returns a list (len = inputs × num_return_sequences, grouped per input) of dicts with the
+        parsed output (``reasoning``, ``answer``, ``motion_codes``, ``well_formed``) and ``text``.
+        """
+        self.set_task(task)
+        n = len(captions) if task == "t2m" else len(motion_codes)
+        plans = plans or [None] * n
+        prompts = [encode_prompt(self.tokenizer, task, captions[i] if task == "t2m" else None,
+                                 motion_codes[i] if task == "m2t" else None, plans[i]) for i in range(n)]
+        L = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((n, L), pad, dtype=torch.long)
+        att = torch.zeros((n, L), dtype=torch.long)
+        for i, p in enumerate(prompts):  # left padding for decoder-only generation
+            ids[i, L - len(p):] = torch.tensor(p)
+            att[i, L - len(p):] = 1
+        was_training = self.model.training
+        self.model.eval()
+        gen_kw = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, num_return_sequences=num_return_sequences,
+                      eos_token_id=self.tokenizer.eos_token_id, pad_token_id=pad)
+        if do_sample:
+            gen_kw.update(temperature=temperature, top_p=top_p, top_k=0)
+        out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device), **gen_kw)
+        if was_training:
+            self.model.train()
+        new = out[:, L:].cpu()
+        results = []
+        for row in new:
+            toks = row.tolist()
+            if self.tokenizer.eos_token_id in toks:
+                toks = toks[: toks.index(self.tokenizer.eos_token_id)]
+            text = self.tokenizer.decode(toks, skip_special_tokens=False)
+            p = parse_output(text, self.cfg.nb_code)
+            item = {"text": text, "reasoning": p.reasoning, "answer": p.answer, "motion_codes": p.motion_codes,
+                    "well_formed": p.well_formed, "num_tokens": len(toks)}
+            if return_ids:
+                item["ids"] = toks
+            results.append(item)
+        return results
+
+    # ------------------------------------------------------------------ checkpoints
+    def adapter_state(self, name: str) -> dict:
+        from peft import get_peft_model_state_dict
+        return {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(self.model, adapter_name=name).items()}
+
+    def load_adapter_state(self, name: str, state: dict):
+        from peft import set_peft_model_state_dict
+        res = set_peft_model_state_dict(self.model, state, adapter_name=name)
+        unexpected = [k for k in getattr(res, "unexpected_keys", []) if "lora_" in k or "trainable_tokens" in k]
+        if unexpected:
+            raise ValueError(f"adapter {name}: unexpected keys {unexpected[:3]}")
+
+    def state_for_checkpoint(self, extra: dict | None = None) -> dict:
+        cfg_json = json.dumps(asdict(self.cfg))
+        return {"adapters": {n: self.adapter_state(n) for n in self.cfg.adapters()}, "config_json": cfg_json,
+                **(extra or {})}
+
+    def save(self, path, extra: dict | None = None):
+        """Tensors + JSON config, atomically; a readable ``<path>.json`` sidecar is written too."""
+        atomic_torch_save(self.state_for_checkpoint(extra), path)
+        atomic_write_json(str(path) + ".json", {"config": asdict(self.cfg), "num_parameters": self.num_parameters()})
+
+    @classmethod
+    def from_checkpoint(cls, path, device="cpu", llm_backbone: str | None = None, dtype="auto", **kw) -> "MotionLLM":
+        ckpt = load_checkpoint(path)
+        if "config_json" not in ckpt or "adapters" not in ckpt:
+            raise ValueError(f"{path}: not a MotionLLM checkpoint (needs 'adapters' and 'config_json')")
+        cfg = MLLMConfig(**json.loads(ckpt["config_json"]))
+        if llm_backbone:
+            cfg.llm_backbone = llm_backbone
+        model = cls(cfg, device=device, dtype=dtype, **kw)
+        for name, state in ckpt["adapters"].items():
+            model.load_adapter_state(name, state)
+        return model
+
+    def export_peft(self, out_dir, adapters=None):
+        """A standard peft adapter directory (+ the extended tokenizer) for use outside this project:
+        ``<out>/<adapter>/adapter_config.json`` + ``adapter_model.safetensors`` (LoRA and the new token
+        rows) for each adapter; load with ``PeftModel.from_pretrained(base, out, subfolder=<adapter>)``
+        after resizing the base model to the saved tokenizer."""
+        out = Path(out_dir)
+        self.model.save_pretrained(str(out), selected_adapters=list(adapters or self.cfg.adapters()))
+        self.tokenizer.save_pretrained(str(out))
+        atomic_write_json(out / "motionllm_config.json", asdict(self.cfg))
+        return out
+
+
+def perplexity(loss: float) -> float:
+    return math.exp(min(loss, 50.0))

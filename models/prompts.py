@@ -1,0 +1,149 @@
+"""The one prompt/target format of MotionLLM, shared by training and inference (morl-method.md §2).
+
+A sequence is built from segments, each tokenised on its own and tagged with a region id:
+0 = prompt (masked out of the loss), 1 = reasoning and tags, 2 = answer (motion tokens or
+caption, closing tags, EOS). Because the generation prefix is produced by the same
+:func:`encode_prompt`, the prompt seen at training time is byte-for-byte the prefix used at
+generation time.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MOTION_START, MOTION_END = "<Motion>", "</Motion>"
+THINK_START, THINK_END = "<think>", "</think>"
+ANSWER_START, ANSWER_END = "<answer>", "</answer>"
+TAG_TOKENS = [MOTION_START, MOTION_END, THINK_START, THINK_END, ANSWER_START, ANSWER_END]
+
+INSTRUCTIONS = {
+    "t2m": "Generate reasoning and a motion that matches the following description.",
+    "m2t": "Generate reasoning and a caption for the following motion.",
+}
+REFINE = "Refine the motion plan using this prior reasoning: "
+
+REGION_PROMPT, REGION_REASONING, REGION_ANSWER = 0, 1, 2
+
+
+def motion_token(i: int) -> str:
+    return f"<Motion_{int(i)}>"
+
+
+def motion_token_list(nb_code: int) -> list[str]:
+    return [motion_token(i) for i in range(nb_code)]
+
+
+def motion_string(codes) -> str:
+    return MOTION_START + "".join(motion_token(c) for c in codes) + MOTION_END
+
+
+def prompt_text(task: str, caption: str | None = None, motion_codes=None, plan: str | None = None) -> str:
+    """The prompt, ending with the opening ``<think>`` tag."""
+    if task not in INSTRUCTIONS:
+        raise ValueError(f"unknown task {task!r}; expected 't2m' or 'm2t'")
+    if task == "t2m":
+        if caption is None:
+            raise ValueError("a t2m prompt needs a caption")
+        body = caption.strip()
+    else:
+        if motion_codes is None:
+            raise ValueError("an m2t prompt needs motion codes")
+        body = motion_string(motion_codes)
+    instruction = INSTRUCTIONS[task]
+    if plan:
+        instruction += "\n" + REFINE + plan.strip()
+    return f"### Instruction:\n{instruction}\n\n### Input:\n{body}\n\n### Response:\n{THINK_START}"
+
+
+@dataclass
+class Encoded:
+    input_ids: list
+    regions: list
+
+    @property
+    def prompt_len(self) -> int:
+        return self.regions.count(REGION_PROMPT)
+
+
+def _ids(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+
+def encode_prompt(tokenizer, task, caption=None, motion_codes=None, plan=None) -> list[int]:
+    ids = _ids(tokenizer, prompt_text(task, caption, motion_codes, plan))
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is not None and getattr(tokenizer, "add_bos_token", False):
+        ids = [bos] + ids  # only for tokenizers that really use a BOS (Qwen has none)
+    return ids
+
+
+def encode_example(tokenizer, task: str, caption: str, motion_codes, reasoning: str = "",
+                   answer: str | None = None, max_len: int | None = None, plan: str | None = None) -> Encoded | None:
+    """Prompt + target token ids with region ids.
+
+    Over ``max_len`` the reasoning is truncated first; the answer is never cut. Returns ``None``
+    when even prompt + answer do not fit (the caller counts such records).
+    """
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("the tokenizer has no EOS token; set tokenizer.eos_token")
+    prompt = encode_prompt(tokenizer, task, caption if task == "t2m" else None,
+                           motion_codes if task == "m2t" else None, plan)
+    reason = _ids(tokenizer, reasoning.strip()) if reasoning else []
+    if task == "t2m":
+        tags_mid = _ids(tokenizer, THINK_END + ANSWER_START)
+        ans = _ids(tokenizer, motion_string(motion_codes) + ANSWER_END) + [eos]
+    else:
+        tags_mid = _ids(tokenizer, THINK_END + ANSWER_START)
+        ans = _ids(tokenizer, (answer if answer is not None else caption).strip() + ANSWER_END) + [eos]
+    fixed = len(prompt) + len(tags_mid) + len(ans)
+    if max_len is not None:
+        if fixed > max_len:
+            return None
+        reason = reason[: max(0, max_len - fixed)]
+    ids = prompt + reason + tags_mid + ans
+    regions = [REGION_PROMPT] * len(prompt) + [REGION_REASONING] * (len(reason) + len(tags_mid)) + \
+        [REGION_ANSWER] * len(ans)
+    return Encoded(ids, regions)
+
+
+# ---------------------------------------------------------------------------- parsing
+_MOTION_RE = re.compile(r"<Motion_(\d+)>")
+
+
+@dataclass
+class Parsed:
+    reasoning: str
+    answer: str
+    motion_codes: list
+    well_formed: bool
+    has_answer: bool
+
+
+def parse_output(text: str, nb_code: int | None = None) -> Parsed:
+    """Parse generated text (the part after the prompt). Never raises.
+
+    ``reasoning``: text before ``</think>``; ``answer``: text inside ``<answer>…</answer>`` (to the
+    end when the closing tag is missing); ``motion_codes``: the ``<Motion_i>`` indices inside
+    ``<Motion>…</Motion>`` of the answer (or anywhere after ``</think>`` when the tags are
+    missing), out-of-range codes dropped. ``well_formed`` says whether all tags were present.
+    """
+    text = text or ""
+    think_end = text.find(THINK_END)
+    reasoning = text[:think_end] if think_end >= 0 else ""
+    rest = text[think_end + len(THINK_END):] if think_end >= 0 else text
+    a0 = rest.find(ANSWER_START)
+    has_answer = a0 >= 0
+    answer = rest[a0 + len(ANSWER_START):] if has_answer else rest
+    a1 = answer.find(ANSWER_END)
+    closed = a1 >= 0
+    if closed:
+        answer = answer[:a1]
+    m0, m1 = answer.find(MOTION_START), answer.find(MOTION_END)
+    motion_region = answer[m0 + len(MOTION_START): m1 if m1 > m0 else None] if m0 >= 0 else answer
+    codes = [int(c) for c in _MOTION_RE.findall(motion_region)]
+    if nb_code is not None:
+        codes = [c for c in codes if 0 <= c < nb_code]
+    caption = _MOTION_RE.sub("", answer.replace(MOTION_START, "").replace(MOTION_END, "")).strip()
+    well = think_end >= 0 and has_answer and closed
+    return Parsed(reasoning.strip(), caption, codes, well, has_answer)

@@ -1,0 +1,97 @@
+"""Options of train_mllm.py (SFT and RLVR), with the original release's flag names
+(original-release-options.md §1.1). Where the original defaults disagree across its option files
+this project uses one value everywhere (``--nb-code`` 512; the VQ checkpoint's own codebook size
+wins when ``--vq-ckpt`` is given). Flags the original accepted but never used are accepted and
+documented as such.
+"""
+from __future__ import annotations
+
+import argparse
+
+from models.mllm import DEFAULT_BACKBONE
+
+
+def add_llm_args(p: argparse.ArgumentParser):
+    g = p.add_argument_group("LLM and LoRA")
+    g.add_argument("--llm-backbone", type=str, default=DEFAULT_BACKBONE,
+                   help="hub id or local directory of a causal LM (e.g. one from prepare/make_tiny_backbone.py)")
+    g.add_argument("--lora-r-t2m", type=int, default=64)
+    g.add_argument("--lora-alpha-t2m", type=int, default=64)
+    g.add_argument("--lora-r-m2t", type=int, default=32)
+    g.add_argument("--lora-alpha-m2t", type=int, default=32)
+    g.add_argument("--lora-dropout", type=float, default=0.1)
+    g.add_argument("--shared-adapter", action="store_true", help="one LoRA adapter for both tasks (t2m ranks)")
+    g.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the backbone repo")
+    g.add_argument("--dtype", type=str, default="auto", choices=["auto", "bf16", "fp16", "fp32"],
+                   help="backbone weights dtype; auto = bf16 on CUDA, fp32 on CPU")
+    g.add_argument("--gradient-checkpointing", action="store_true")
+    g.add_argument("--nb-code", type=int, default=512, help="codebook size (overridden by the --vq-ckpt codebook)")
+    g.add_argument("--vq-ckpt", type=str, default=None, help="VQ-VAE checkpoint (its meta/ folder beside it)")
+    return p
+
+
+def add_reasoning_args(p: argparse.ArgumentParser):
+    g = p.add_argument_group("MoRL targets")
+    g.add_argument("--use-reasoning", action="store_true", help="train/generate the CoT reasoning (else an empty think block)")
+    g.add_argument("--reasoning-weight", type=float, default=1.0, help="loss weight of reasoning and tag tokens")
+    g.add_argument("--motion-weight", type=float, default=1.0, help="loss weight of answer tokens (motion or caption)")
+    g.add_argument("--max-motion-len", type=int, default=256,
+                   help="max tokens of prompt + target; the reasoning is truncated first, the answer never")
+    g.add_argument("--max-text-len", type=int, default=256, help="accepted for compatibility; unused (as in the original)")
+    return p
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train MotionLLM (SFT on CoT data)",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("run")
+    g.add_argument("--device", type=str, default="auto", help="'auto', 'cpu', 'cuda:0', ...")
+    g.add_argument("--train-stage", type=str, default="sft", choices=["sft"], help="training stage")
+    g.add_argument("--training-task", type=str, default="t2m", choices=["t2m", "m2t"])
+    g.add_argument("--out-dir", type=str, default="experiments")
+    g.add_argument("--exp-name", type=str, default="test")
+    g.add_argument("--seed", type=int, default=123)
+    g.add_argument("--resume", action="store_true", help="continue from <run>/motionllm_<task>_latest.pth")
+    g.add_argument("--init-ckpt", type=str, default=None,
+                   help="start from the adapters of a MotionLLM checkpoint (e.g. the t2m SFT model for m2t)")
+    g.add_argument("--wandb", action="store_true")
+    g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--print-iter", type=int, default=20, help="log every N optimizer steps")
+    g.add_argument("--eval-iter", type=int, default=0, help="also validate every N optimizer steps (0: once per epoch)")
+    add_llm_args(p)
+    add_reasoning_args(p)
+    g = p.add_argument_group("SFT schedule")
+    g.add_argument("--learning-rate", type=float, default=1e-4, help="AdamW lr over LoRA + new token rows")
+    g.add_argument("--weight-decay", type=float, default=0.0)
+    g.add_argument("--warmup-steps", type=int, default=0)
+    g.add_argument("--batch-size", type=int, default=6)
+    g.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
+    g.add_argument("--max-grad-norm", type=float, default=1.0)
+    g.add_argument("--epochs", type=int, default=None, help="overrides --epochs-t2m / --epochs-m2t")
+    g.add_argument("--epochs-t2m", type=int, default=500)
+    g.add_argument("--epochs-m2t", type=int, default=10)
+    g.add_argument("--epochs-start-val", type=int, default=0, help="validate only after this epoch")
+    g.add_argument("--epochs-val-interval", type=int, default=1)
+    g.add_argument("--save-every-epochs", type=int, default=1)
+    g.add_argument("--use-sample-weight", action="store_true", help="per-sample weights from sample_weight/reward/advantage")
+    g.add_argument("--reward-clip", type=float, default=5.0)
+    g.add_argument("--normalize-reward", action="store_true", help="z-normalise sample weights within the batch")
+    g.add_argument("--min-sample-weight", type=float, default=0.05)
+    g = p.add_argument_group("data")
+    g.add_argument("--dataname", type=str, default="t2m", choices=["t2m", "kit"])
+    g.add_argument("--cot-train-jsonl", type=str, nargs="+", default=None, help="CoT training records (JSONL)")
+    g.add_argument("--cot-val-jsonl", type=str, nargs="+", default=None, help="CoT validation records (JSONL)")
+    g.add_argument("--cot-task-filter", type=str, default=None, help="keep rows whose task matches (rows without task pass)")
+    g.add_argument("--cot-num-workers", type=int, default=0)
+    g.add_argument("--skip-bad-records", action="store_true", help="skip and count malformed CoT lines")
+    g.add_argument("--max-train-records", type=int, default=0, help="use at most N records (0 = all)")
+    return p
+
+
+def get_args(argv=None):
+    args = get_args_parser().parse_args(argv)
+    if args.cot_train_jsonl is None:
+        raise SystemExit("train_mllm.py --train-stage sft needs --cot-train-jsonl (build it with prepare/build_cot.py)")
+    if args.epochs is None:
+        args.epochs = args.epochs_t2m if args.training_task == "t2m" else args.epochs_m2t
+    return args

@@ -1,0 +1,246 @@
+#!/usr/bin/env python
+"""Train MotionLLM: SFT on chain-of-thought records (morl-method.md §1–3).
+
+    python train_mllm.py --train-stage sft --training-task t2m --cot-train-jsonl X --use-reasoning \\
+        --exp-name morl_sft_t2m
+
+Writes ``<out-dir>/<exp-name>/``: ``motionllm_<task>_latest.pth`` (adapters + new token rows +
+config; also optimizer/epoch/RNG for ``--resume``), ``motionllm_<task>_best.pth`` (lowest
+validation loss, or training loss without ``--cot-val-jsonl``), ``peft_<task>/`` (a standard peft
+adapter folder with the extended tokenizer), ``metrics.jsonl`` and ``config.json``.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from models.mllm import MLLMConfig, MotionLLM  # noqa: E402
+from utils.device import resolve_device, seed_everything  # noqa: E402
+from utils.io import atomic_write_json, load_checkpoint  # noqa: E402
+from utils.run_logger import RunLogger  # noqa: E402
+
+
+def resolve_nb_code(args) -> int:
+    if args.vq_ckpt:
+        from models.vqvae import load_vq
+        nb = load_vq(args.vq_ckpt).nb_code
+        if nb != args.nb_code:
+            print(f"--nb-code set to {nb} from the VQ checkpoint {args.vq_ckpt}")
+        return nb
+    return args.nb_code
+
+
+def build_config(args, nb_code: int) -> MLLMConfig:
+    return MLLMConfig(llm_backbone=args.llm_backbone, nb_code=nb_code, shared_adapter=args.shared_adapter,
+                      lora_r={"t2m": args.lora_r_t2m, "m2t": args.lora_r_m2t},
+                      lora_alpha={"t2m": args.lora_alpha_t2m, "m2t": args.lora_alpha_m2t},
+                      lora_dropout=args.lora_dropout, trust_remote_code=args.trust_remote_code)
+
+
+def sample_weight(rec: dict) -> float:
+    for key in ("sample_weight", "reward", "advantage"):
+        if rec.get(key) is not None:
+            return float(rec[key])
+    return 1.0
+
+
+def transform_weights(w: torch.Tensor, args) -> torch.Tensor:
+    w = w.clamp(-args.reward_clip, args.reward_clip)
+    if args.normalize_reward and len(w) > 1:
+        w = (w - w.mean()) / (w.std() + 1e-6)
+    return w.clamp_min(args.min_sample_weight)
+
+
+def encode_records(model: MotionLLM, records, task: str, args):
+    """Token ids + regions for every record (done once); records that cannot fit are counted."""
+    encoded, weights, skipped = [], [], {"too_long": 0, "other_task": 0}
+    for rec in records:
+        if rec.get("task") not in (None, task):
+            skipped["other_task"] += 1
+            continue
+        reasoning = (rec.get("reasoning") or "") if args.use_reasoning else ""
+        e = model.encode(task, rec["caption"], rec["motion_tokens"], reasoning, rec.get("answer"), args.max_motion_len)
+        if e is None:
+            skipped["too_long"] += 1
+            continue
+        encoded.append(e)
+        weights.append(sample_weight(rec))
+    return encoded, weights, skipped
+
+
+def batches(n: int, batch_size: int, lengths, rng: np.random.Generator):
+    """Shuffled batches of similar lengths (sort inside random chunks of 50 batches)."""
+    order = rng.permutation(n)
+    chunk = batch_size * 50
+    out = []
+    for s in range(0, n, chunk):
+        part = order[s:s + chunk]
+        part = part[np.argsort([lengths[i] for i in part], kind="stable")]
+        out += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+@torch.no_grad()
+def evaluate_loss(model: MotionLLM, encoded, args, device) -> dict:
+    model.model.eval()
+    tot, n, acc, ans_acc = 0.0, 0, 0.0, 0.0
+    for s in range(0, len(encoded), args.batch_size):
+        batch = model.collate(encoded[s:s + args.batch_size])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            out = model.sft_loss(batch, args.reasoning_weight, args.motion_weight)
+        k = out["tokens"]
+        tot += out["loss"].item() * k
+        acc += out["acc"] * k
+        ans_acc += out["answer_acc"] * k
+        n += k
+    model.model.train()
+    return {"val/loss": tot / max(n, 1), "val/acc": acc / max(n, 1), "val/answer_acc": ans_acc / max(n, 1)}
+
+
+def run_sft(args):
+    from dataset.dataset_cot import load_cot_records
+
+    seed_everything(args.seed)
+    device = resolve_device(args.device)
+    task = args.training_task
+    exp_dir = Path(args.out_dir) / args.exp_name
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    latest, best_path = exp_dir / f"motionllm_{task}_latest.pth", exp_dir / f"motionllm_{task}_best.pth"
+    nb_code = resolve_nb_code(args)
+
+    resume_state = None
+    if args.resume and latest.is_file():
+        model = MotionLLM.from_checkpoint(latest, device=device, llm_backbone=args.llm_backbone, dtype=args.dtype,
+                                          gradient_checkpointing=args.gradient_checkpointing)
+        resume_state = load_checkpoint(latest)
+    elif args.init_ckpt:
+        model = MotionLLM.from_checkpoint(args.init_ckpt, device=device, llm_backbone=args.llm_backbone,
+                                          dtype=args.dtype, gradient_checkpointing=args.gradient_checkpointing)
+    else:
+        model = MotionLLM(build_config(args, nb_code), device=device, dtype=args.dtype,
+                          gradient_checkpointing=args.gradient_checkpointing)
+    if model.cfg.nb_code != nb_code:
+        raise ValueError(f"the checkpoint has {model.cfg.nb_code} motion tokens but the VQ-VAE/--nb-code has {nb_code}")
+    model.set_task(task)
+    model.model.train()
+
+    filt = args.cot_task_filter or task
+    records, stats = load_cot_records(args.cot_train_jsonl, nb_code=nb_code, task_filter=filt,
+                                      skip_bad_records=args.skip_bad_records, return_stats=True)
+    if args.max_train_records:
+        records = records[: args.max_train_records]
+    encoded, weights, skipped = encode_records(model, records, task, args)
+    if not encoded:
+        raise ValueError(f"no usable {task} records in {args.cot_train_jsonl} (skipped: {skipped}, load stats: {stats})")
+    val_encoded = []
+    if args.cot_val_jsonl:
+        val_records = load_cot_records(args.cot_val_jsonl, nb_code=nb_code, task_filter=filt,
+                                       skip_bad_records=args.skip_bad_records)
+        val_encoded, _, _ = encode_records(model, val_records, task, args)
+    lengths = [len(e.input_ids) for e in encoded]
+    params = model.trainable_parameters()
+    optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
+    steps_per_epoch = math.ceil(math.ceil(len(encoded) / args.batch_size) / args.grad_accum)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / (args.warmup_steps + 1)) if args.warmup_steps else 1.0)
+    start_epoch, step, best = 0, 0, float("inf")
+    if resume_state is not None:
+        optimizer.load_state_dict(resume_state["optimizer"])
+        sched.load_state_dict(resume_state["scheduler"])
+        start_epoch, step = int(resume_state["epoch"]) + 1, int(resume_state["step"])
+        best = float(resume_state.get("best", float("inf")))
+        torch.set_rng_state(resume_state["torch_rng"])
+        print(f"resumed {latest} at epoch {start_epoch} (step {step})")
+
+    info = {"records": len(encoded), "skipped": skipped, "load_stats": stats, "val_records": len(val_encoded),
+            "parameters": model.num_parameters(), "device": str(device), "nb_code": nb_code,
+            "mean_tokens_per_example": float(np.mean(lengths))}
+    atomic_write_json(exp_dir / "config.json", {"args": vars(args), "data": info})
+    print(f"SFT {task}: {len(encoded)} examples ({skipped}), {info['parameters']['trainable']:,} trainable of "
+          f"{info['parameters']['total']:,} parameters, {steps_per_epoch} steps/epoch on {device}")
+    logger = RunLogger(exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
+
+    bar = tqdm(total=steps_per_epoch * (args.epochs - start_epoch), desc=f"sft {task}", disable=args.no_progress,
+               dynamic_ncols=True)
+    acc_stats = {"loss": 0.0, "acc": 0.0, "answer_acc": 0.0, "tokens": 0, "n": 0}
+    t_last = time.time()
+    epoch_loss = float("inf")
+    for epoch in range(start_epoch, args.epochs):
+        rng = np.random.default_rng([args.seed, epoch])
+        ep_loss, ep_tok = 0.0, 0
+        bl = batches(len(encoded), args.batch_size, lengths, rng)
+        for bi, idx in enumerate(bl):
+            sw = None
+            if args.use_sample_weight:
+                sw = transform_weights(torch.tensor([weights[i] for i in idx], dtype=torch.float32), args)
+            batch = model.collate([encoded[i] for i in idx], sw)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                out = model.sft_loss(batch, args.reasoning_weight, args.motion_weight)
+            (out["loss"] / args.grad_accum).backward()
+            k = out["tokens"]
+            for key in ("acc", "answer_acc"):
+                acc_stats[key] += out[key] * k
+            acc_stats["loss"] += out["loss"].item() * k
+            acc_stats["tokens"] += int(batch["attention_mask"].sum())
+            acc_stats["n"] += k
+            ep_loss += out["loss"].item() * k
+            ep_tok += k
+            if (bi + 1) % args.grad_accum == 0 or bi + 1 == len(bl):
+                if args.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
+                optimizer.step()
+                sched.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                bar.update(1)
+                if step % args.print_iter == 0:
+                    dt = time.time() - t_last
+                    n = max(acc_stats["n"], 1)
+                    rec = {"train/loss": acc_stats["loss"] / n, "train/acc": acc_stats["acc"] / n,
+                           "train/answer_acc": acc_stats["answer_acc"] / n, "train/tokens_per_s": acc_stats["tokens"] / dt,
+                           "lr": optimizer.param_groups[0]["lr"], "epoch": epoch}
+                    logger.log(rec, step=step)
+                    bar.set_postfix(loss=f"{rec['train/loss']:.3f}", acc=f"{rec['train/acc']:.2f}")
+                    acc_stats = {k2: 0 for k2 in acc_stats}
+                    t_last = time.time()
+                if args.eval_iter and step % args.eval_iter == 0 and val_encoded:
+                    logger.log(evaluate_loss(model, val_encoded, args, device), step=step)
+        epoch_loss = ep_loss / max(ep_tok, 1)
+        metrics = {"epoch": epoch, "train/epoch_loss": epoch_loss}
+        score = epoch_loss
+        if val_encoded and epoch >= args.epochs_start_val and (epoch + 1) % args.epochs_val_interval == 0:
+            metrics.update(evaluate_loss(model, val_encoded, args, device))
+            score = metrics["val/loss"]
+        logger.log(metrics, step=step)
+        if score < best:
+            best = score
+            model.save(best_path, {"epoch": epoch, "step": step, "score": score, "task": task})
+        if (epoch + 1) % args.save_every_epochs == 0 or epoch + 1 == args.epochs:
+            model.save(latest, {"optimizer": optimizer.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch,
+                                "step": step, "best": best, "torch_rng": torch.get_rng_state(), "task": task})
+    bar.close()
+    if not best_path.is_file():  # e.g. resumed after the last epoch
+        model.save(best_path, {"epoch": args.epochs - 1, "step": step, "task": task})
+    model.export_peft(exp_dir / f"peft_{task}", adapters=[model.cfg.adapter_name(task)])
+    logger.close()
+    return {"best": best, "last_epoch_loss": epoch_loss, "steps": step, **info}
+
+
+def main(argv=None):
+    from options.option_train import get_args
+    args = get_args(argv)
+    return run_sft(args)
+
+
+if __name__ == "__main__":
+    main()
