@@ -23,24 +23,50 @@ def first_caption(path: Path) -> str:
 
 
 def stages(args):
-    data = Path(args.data_root)
-    exp = Path(args.out_dir) / "quickstart"
+    """The embedded default, stage by stage; each command is what a GPU user would run by hand."""
+    data = Path(args.data_root) / "synthetic_h3d"
+    exp = Path(args.out_dir)
     py = sys.executable
+    vq = exp / "vq_synthetic" / "net_last.pth"
+    cot = exp / "cot_synthetic"
+    backbone = exp / "tiny_backbone"
+    evaluator = exp / "evaluator_synthetic"
     sample = "000000"
+    lora = ["--lora-r-t2m", "16", "--lora-alpha-t2m", "32", "--lora-r-m2t", "16", "--lora-alpha-m2t", "32"]
+    sft_common = ["--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning", "--epochs", "2",
+                  "--batch-size", "16", "--learning-rate", "2e-3", "--max-motion-len", "200", *lora]
     return [
-        {
-            "name": "synthetic dataset",
-            "output": data / "synthetic_h3d" / "Mean.npy",
-            "cmd": [py, "prepare/make_synthetic_dataset.py", "--out", str(data / "synthetic_h3d"),
-                    "--num-motions", str(args.num_motions), "--seed", str(args.seed), "--overwrite"],
-        },
-        {
-            "name": "render a sample",
-            "output": exp / f"{sample}.gif",
-            "cmd": lambda: [py, "-m", "utils.plot_script", str(data / "synthetic_h3d" / "new_joint_vecs" / f"{sample}.npy"),
-                            str(exp / f"{sample}.gif"), "--dataset", "t2m", "--title",
-                            first_caption(data / "synthetic_h3d" / "texts" / f"{sample}.txt")],
-        },
+        {"name": "synthetic dataset", "output": data / "Mean.npy",
+         "cmd": [py, "prepare/make_synthetic_dataset.py", "--out", str(data), "--num-motions", str(args.num_motions),
+                 "--seed", str(args.seed), "--overwrite"]},
+        {"name": "tiny backbone", "output": backbone / "config.json",
+         "cmd": [py, "prepare/make_tiny_backbone.py", "--out", str(backbone), "--tokenizer", "bpe",
+                 "--data-root", str(data), "--overwrite"]},
+        {"name": "VQ-VAE", "output": vq,
+         "cmd": [py, "train_vq.py", "--data-root", str(data), "--out-dir", str(exp), "--exp-name", "vq_synthetic",
+                 "--width", "128", "--code-dim", "128", "--output-emb-width", "128", "--nb-code", "512",
+                 "--batch-size", "64", "--total-iter", str(args.vq_iters), "--warm-up-iter", "200",
+                 "--lr-scheduler", str(int(args.vq_iters * 0.8)), "--eval-iter", "1000"]},
+        {"name": "evaluator", "output": evaluator / "t2m" / "text_mot_match" / "model" / "finest.tar",
+         "cmd": [py, "train_evaluator.py", "--data-root", str(data), "--glove-dir", str(data / "glove"),
+                 "--checkpoints-dir", str(evaluator), "--small", "--movement-iters", "1000", "--movement-lr", "1e-3",
+                 "--max-epoch", str(args.evaluator_epochs), "--lr", "1e-3"]},
+        {"name": "CoT data", "output": cot / "m2t_val.jsonl",
+         "cmd": [py, "prepare/build_cot.py", "--vq-ckpt", str(vq), "--data-root", str(data), "--out-dir", str(cot),
+                 "--split", "train", "val", "--captions-per-item", "2", "--reasoner", "template"]},
+        {"name": "SFT t2m", "output": exp / "morl_sft_t2m" / "motionllm_t2m_best.pth",
+         "cmd": [py, "train_mllm.py", "--train-stage", "sft", "--training-task", "t2m",
+                 "--cot-train-jsonl", str(cot / "t2m_train.jsonl"), "--cot-val-jsonl", str(cot / "t2m_val.jsonl"),
+                 "--exp-name", "morl_sft_t2m", "--out-dir", str(exp), *sft_common]},
+        {"name": "SFT m2t", "output": exp / "morl_sft_m2t" / "motionllm_m2t_best.pth",
+         "cmd": [py, "train_mllm.py", "--train-stage", "sft", "--training-task", "m2t",
+                 "--cot-train-jsonl", str(cot / "m2t_train.jsonl"), "--cot-val-jsonl", str(cot / "m2t_val.jsonl"),
+                 "--exp-name", "morl_sft_m2t", "--out-dir", str(exp),
+                 "--init-ckpt", str(exp / "morl_sft_t2m" / "motionllm_t2m_best.pth"), *sft_common]},
+        {"name": "render a sample", "output": exp / "quickstart" / f"{sample}.gif",
+         "cmd": lambda: [py, "-m", "utils.plot_script", str(data / "new_joint_vecs" / f"{sample}.npy"),
+                         str(exp / "quickstart" / f"{sample}.gif"), "--dataset", "t2m", "--title",
+                         first_caption(data / "texts" / f"{sample}.txt")]},
     ]
 
 
@@ -49,6 +75,9 @@ def main(argv=None):
     ap.add_argument("--data-root", default="data", help="where the synthetic dataset is written")
     ap.add_argument("--out-dir", default="experiments", help="experiment outputs")
     ap.add_argument("--num-motions", type=int, default=800)
+    ap.add_argument("--vq-iters", type=int, default=3000)
+    ap.add_argument("--evaluator-epochs", type=int, default=15)
+    ap.add_argument("--only", nargs="+", default=None, help="run only these stages (names as printed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
     args = ap.parse_args(argv)
@@ -56,6 +85,8 @@ def main(argv=None):
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg")
     report = []
     for st in stages(args):
+        if args.only and st["name"] not in args.only:
+            continue
         out = Path(st["output"])
         if out.exists() and not args.force:
             print(f"[skip] {st['name']}: {out} exists")

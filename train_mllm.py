@@ -1,8 +1,10 @@
 #!/usr/bin/env python
-"""Train MotionLLM: SFT on chain-of-thought records (morl-method.md §1–3).
+"""Train MotionLLM: SFT on chain-of-thought records and RLVR with GRPO (morl-method.md §1–5).
 
     python train_mllm.py --train-stage sft --training-task t2m --cot-train-jsonl X --use-reasoning \\
         --exp-name morl_sft_t2m
+    python train_mllm.py --train-stage rlvr --training-task t2m --cot-train-jsonl X --use-reasoning \\
+        --rl-reference-ckpt experiments/morl_sft_t2m/motionllm_t2m_best.pth --vq-ckpt VQ --exp-name morl_rlvr_t2m
 
 Writes ``<out-dir>/<exp-name>/``: ``motionllm_<task>_latest.pth`` (adapters + new token rows +
 config; also optimizer/epoch/RNG for ``--resume``), ``motionllm_<task>_best.pth`` (lowest
@@ -236,10 +238,92 @@ def run_sft(args):
     return {"best": best, "last_epoch_loss": epoch_loss, "steps": step, **info}
 
 
+def run_rlvr(args):
+    """GRPO from an SFT checkpoint (morl-method.md §4); checkpoints ``motionllm_rlvr_epoch_<n>.pth``."""
+    from dataset.dataset_cot import load_cot_records
+    from rewards.factory import build_rewards
+    from rl.grpo import GRPOConfig, GRPOTrainer
+
+    seed_everything(args.seed)
+    device = resolve_device(args.device)
+    task = args.training_task
+    exp_dir = Path(args.out_dir) / args.exp_name
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    latest = exp_dir / "motionllm_rlvr_latest.pth"
+    model = MotionLLM.from_checkpoint(args.rl_reference_ckpt, device=device, llm_backbone=None, dtype=args.dtype,
+                                      gradient_checkpointing=args.gradient_checkpointing)
+    model.set_task(task)
+    model.add_reference(task)  # frozen copy of the SFT adapter = the reference policy
+    nb_code = model.cfg.nb_code
+    vq = None
+    if args.vq_ckpt:
+        from prepare.tokenize_dataset import load_vq_with_stats
+        vq = load_vq_with_stats(args.vq_ckpt, device)
+        if vq[0].nb_code != nb_code:
+            raise ValueError(f"--vq-ckpt has {vq[0].nb_code} codes but the policy was trained with {nb_code}")
+    elif task == "t2m":
+        raise SystemExit("--train-stage rlvr --training-task t2m needs --vq-ckpt (rewards decode the motion)")
+    reward = build_rewards(args, task, vq=vq, device=device)
+    cfg = GRPOConfig(group_size=args.rl_group_size, clip_eps=args.rl_clip_eps, kl_coef=args.rl_kl_coef,
+                     inner_epochs=args.rl_inner_epochs, temperature=args.rl_temperature, top_p=args.rl_top_p,
+                     max_new_tokens=args.rl_max_new_tokens, loss_norm=args.rl_loss_norm,
+                     component_norm=args.rl_component_norm, micro_batch_size=args.rl_micro_batch_size,
+                     max_grad_norm=args.max_grad_norm)
+    trainer = GRPOTrainer(model, reward.components_fn(), cfg, weights=reward.weights, lr=args.learning_rate)
+    trainer.optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=args.learning_rate, weight_decay=0.0)
+    start_epoch, step = 0, 0
+    if args.resume and latest.is_file():
+        state = load_checkpoint(latest)
+        model.load_adapter_state(model.cfg.adapter_name(task), state["adapters"][model.cfg.adapter_name(task)])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed {latest} at epoch {start_epoch}")
+
+    records = load_cot_records(args.cot_train_jsonl, nb_code=nb_code, task_filter=args.cot_task_filter or task,
+                               skip_bad_records=args.skip_bad_records)
+    if not records:
+        raise ValueError(f"no {task} prompts in {args.cot_train_jsonl}")
+    atomic_write_json(exp_dir / "config.json", {"args": vars(args), "prompts": len(records),
+                                                "rewards": reward.describe(), "device": str(device)})
+    logger = RunLogger(exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
+    extra = RunLogger(Path(args.rl_metrics_jsonl).parent, Path(args.rl_metrics_jsonl).name) if args.rl_metrics_jsonl else None
+    n_prompts = min(len(records), args.rl_max_prompts) if args.rl_max_prompts else len(records)
+    steps_per_epoch = math.ceil(n_prompts / args.rl_batch_size)
+    bar = tqdm(total=steps_per_epoch * (args.rl_epochs - start_epoch), desc=f"rlvr {task}", disable=args.no_progress,
+               dynamic_ncols=True)
+    history = []
+    for epoch in range(start_epoch, args.rl_epochs):
+        if args.reward_reset_cache_each_epoch:
+            reward.reset_cache(clear_values=args.reward_clear_cache_values)
+        order = np.random.default_rng([args.seed, epoch]).permutation(len(records))[:n_prompts]
+        ep = []
+        for s in range(0, n_prompts, args.rl_batch_size):
+            batch = [records[i] for i in order[s:s + args.rl_batch_size]]
+            st = trainer.step(task, batch)
+            step += 1
+            st.update({"epoch": epoch, **reward.cache_stats()})
+            logger.log(st, step=step)
+            if extra is not None:
+                extra.log(st, step=step)
+            ep.append(st)
+            bar.update(1)
+            bar.set_postfix(reward=f"{st['reward/total_mean']:.3f}", kl=f"{st['kl']:.4f}")
+        summary = {k: float(np.mean([e[k] for e in ep])) for k in ep[0] if isinstance(ep[0][k], (int, float))}
+        history.append(summary)
+        logger.log({f"epoch/{k}": v for k, v in summary.items()}, step=step)
+        model.save(exp_dir / f"motionllm_rlvr_epoch_{epoch}.pth", {"epoch": epoch, "step": step, "task": task})
+        model.save(latest, {"optimizer": trainer.optimizer.state_dict(), "epoch": epoch, "step": step, "task": task,
+                            "torch_rng": torch.get_rng_state()})
+    bar.close()
+    logger.close()
+    return {"epochs": history, "steps": step}
+
+
 def main(argv=None):
     from options.option_train import get_args
     args = get_args(argv)
-    return run_sft(args)
+    return run_rlvr(args) if args.train_stage == "rlvr" else run_sft(args)
 
 
 if __name__ == "__main__":

@@ -230,11 +230,13 @@ class MotionLLM(torch.nn.Module):
     @torch.no_grad()
     def generate(self, task: str, captions=None, motion_codes=None, plans=None, num_return_sequences: int = 1,
                  do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
-                 return_ids: bool = False):
+                 return_ids: bool = False, return_full: bool = False):
         """Batched generation: one ``generate`` call for all inputs × ``num_return_sequences``.
 
         Returns a list (len = inputs × num_return_sequences, grouped per input) of dicts with the
         parsed output (``reasoning``, ``answer``, ``motion_codes``, ``well_formed``) and ``text``.
+        ``return_full``: a dict with ``outputs`` (that list), ``sequences`` (left-padded prompts +
+        completions), ``prompt_len`` and ``prompt_mask`` (for computing log-probs, e.g. in GRPO).
         """
         self.set_task(task)
         n = len(captions) if task == "t2m" else len(motion_codes)
@@ -270,7 +272,41 @@ class MotionLLM(torch.nn.Module):
             if return_ids:
                 item["ids"] = toks
             results.append(item)
+        if return_full:
+            return {"outputs": results, "sequences": out.cpu(), "prompt_len": L, "prompt_mask": att}
         return results
+
+    # ------------------------------------------------------------------ reference policy (GRPO)
+    @staticmethod
+    def reference_name(adapter: str) -> str:
+        return f"ref_{adapter}"
+
+    def add_reference(self, task: str) -> str:
+        """A frozen copy of the task's adapter (LoRA + new token rows) to switch to as the reference
+        policy; the backbone is shared, not copied."""
+        name = self.cfg.adapter_name(task)
+        ref = self.reference_name(name)
+        if ref not in self.model.peft_config:
+            import copy
+            self.model.add_adapter(ref, copy.deepcopy(self.model.peft_config[name]))
+        self.load_adapter_state(ref, self.adapter_state(name))
+        self.set_task(task)
+        return ref
+
+    def using_adapter(self, name: str):
+        """Context manager: temporarily activate adapter ``name`` (no parameter changes)."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            prev = self.active
+            self.model.set_adapter(name)
+            try:
+                yield
+            finally:
+                self.model.set_adapter(prev)
+                self._freeze_inactive()
+        return ctx()
 
     # ------------------------------------------------------------------ checkpoints
     def adapter_state(self, name: str) -> dict:
@@ -285,7 +321,7 @@ class MotionLLM(torch.nn.Module):
             raise ValueError(f"adapter {name}: unexpected keys {unexpected[:3]}")
 
     def state_for_checkpoint(self, extra: dict | None = None) -> dict:
-        cfg_json = json.dumps(asdict(self.cfg))
+        cfg_json = json.dumps(asdict(self.cfg))  # reference copies (ref_*) are not saved
         return {"adapters": {n: self.adapter_state(n) for n in self.cfg.adapters()}, "config_json": cfg_json,
                 **(extra or {})}
 

@@ -173,7 +173,7 @@ def build_dataset(out: str | os.PathLike, num_motions: int = 800, seed: int = 0,
         for mirrored in (False, True):
             nm = ("M" if mirrored else "") + name
             j = mirror_joints(joints, spec) if mirrored else joints
-            data, *_ = process_file(j, spec)
+            data, *_ = process_file(j, spec, fix_yaw_flip=True)
             data = data.astype(np.float32)
             np.save(tmp / "new_joint_vecs" / f"{nm}.npy", data)
             np.save(tmp / "new_joints" / f"{nm}.npy", recover_from_ric(data, spec.joints_num).astype(np.float32))

@@ -30,3 +30,14 @@ def reference_dir():
     if ref is None or not (ref / "humanml3d_sample").is_dir():
         pytest.skip("shared/reference not found (set MORL_SHARED_REFERENCE)")
     return ref
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """The suite's models are tiny: one intra-op thread avoids oversubscription on 2-core CI machines
+    (several torch processes with 2 spinning threads each slowed tiny-model steps by 100x)."""
+    import torch
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)

@@ -135,7 +135,7 @@ def test_vocabulary_covers_tokens(small):
 def test_deterministic_for_a_seed(tmp_path):
     a = build_dataset(tmp_path / "a", num_motions=8, seed=11, progress=False)
     b = build_dataset(tmp_path / "b", num_motions=8, seed=11, progress=False)
-    c = build_dataset(tmp_path / "c", num_motions=8, seed=12, progress=False)
+    build_dataset(tmp_path / "c", num_motions=8, seed=12, progress=False)
     assert a["num_captions"] == b["num_captions"]
     for rel in ("all.txt", "train.txt", "Mean.npy", "glove/our_vab_data.npy", "texts/000003.txt",
                 "new_joint_vecs/M000005.npy"):

@@ -46,11 +46,17 @@ def foot_detect(positions: np.ndarray, spec: SkeletonSpec, thres: float):
 
 
 def process_file(positions: np.ndarray, spec: SkeletonSpec = T2M, feet_thre: float | None = None,
-                 target_offsets=None):
+                 target_offsets=None, fix_yaw_flip: bool = False):
     """Full per-clip pipeline of §1.5.
 
     Returns ``(data, global_positions, positions, l_velocity)`` where ``data`` has shape
     (F-1, 12J-1).
+
+    ``fix_yaw_flip``: the released pipeline takes arcsin of the y component of the relative root
+    quaternion without fixing its sign, so on a frame where the heading crosses ±180° the stored
+    yaw velocity has the wrong sign (and every later frame of the recovered motion is rotated).
+    The default keeps that behaviour (it is what the released features contain); True flips the
+    relative quaternion into the w >= 0 hemisphere first (used for the synthetic dataset).
     """
     positions = np.asarray(positions, dtype=np.float64)
     if positions.ndim != 3 or positions.shape[-1] != 3:
@@ -90,6 +96,8 @@ def process_file(positions: np.ndarray, spec: SkeletonSpec = T2M, feet_thre: flo
     r_rot = quat_params[:, 0].copy()
     velocity = qrot(r_rot[1:], positions[1:, 0] - positions[:-1, 0])
     r_velocity = qmul(r_rot[1:], qinv(r_rot[:-1]))
+    if fix_yaw_flip:
+        r_velocity = np.where(r_velocity[:, :1] < 0, -r_velocity, r_velocity)
 
     # 7. rotation-invariant coordinates
     ric = positions.copy()

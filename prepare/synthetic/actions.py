@@ -69,10 +69,8 @@ def _gait(T, freq, hip, knee, arm, phase0=0.0, reverse=False):
         "sh_abd_l": np.full(T, 0.08),
         "sh_abd_r": np.full(T, 0.08),
     }
-    if reverse:
-        # swing knees must bend while the leg travels backwards: mirror the knee phase
-        p["knee_l"] = 0.12 + knee * np.clip(np.cos(ph + np.pi), 0, None) ** 1.5 * e
-        p["knee_r"] = 0.12 + knee * np.clip(np.cos(ph), 0, None) ** 1.5 * e
+    # reversed: the phase runs backwards, so the knee bends while the leg swings backwards (cos > 0
+    # now means the hip extends) and the planted, straight leg moves forwards under the pelvis
     return p
 
 
@@ -83,7 +81,7 @@ def walk(rng):
     backward = bool(rng.random() < 0.2) and path == "straight"
     T = _frames(rng, 60, 190)
     s = SPEEDS[speed]
-    p = _gait(T, 0.9 * s, 0.38 * s, 0.7 * s, 0.3 * s, reverse=backward)
+    p = _gait(T, 0.9 * s, 0.32 * s, 0.65 * s, 0.3 * s, reverse=backward)
     facts = {"action": "walk", "speed": speed, "path": path, "backward": backward}
     yaw = None
     if path == "curve":
@@ -119,23 +117,27 @@ def run(rng):
 
 
 def side_step(rng):
+    """Steps to one side: the lead leg abducts while lifted, the trailing leg follows. The lateral
+    translation is explicit (one step width per step) rather than stance-locked, so the direction
+    always matches the caption."""
     side = rng.choice(["left", "right"])
     steps = int(rng.integers(2, 5))
     T = int(np.clip(steps * 22 + 24, 50, 190))
     ph = np.linspace(0, 2 * np.pi * steps, T)
     e = envelope(T, 6)
-    lead = 0.3 * (0.5 - 0.5 * np.cos(ph)) * e
-    trail = 0.3 * (0.5 - 0.5 * np.cos(ph - 1.2)) * e
-    lift_lead = 0.5 * np.clip(np.sin(ph), 0, None) * e
-    lift_trail = 0.5 * np.clip(np.sin(ph - 1.2), 0, None) * e
-    if side == "left":
-        p = {"hip_abd_l": lead, "hip_abd_r": -0.6 * trail + 0.3 * lead, "knee_l": 0.1 + lift_lead,
-             "knee_r": 0.1 + lift_trail, "hip_flex_l": 0.3 * lift_lead, "hip_flex_r": 0.3 * lift_trail}
-    else:
-        p = {"hip_abd_r": lead, "hip_abd_l": -0.6 * trail + 0.3 * lead, "knee_r": 0.1 + lift_lead,
-             "knee_l": 0.1 + lift_trail, "hip_flex_r": 0.3 * lift_lead, "hip_flex_l": 0.3 * lift_trail}
-    p["elbow_l"] = p["elbow_r"] = np.full(T, 0.4)
-    return Clip(T, p), {"action": "side_step", "side": side, "times": steps}
+    lead = 0.25 * np.clip(np.sin(ph), 0, None) * e        # lead leg opens while lifted
+    trail = 0.25 * np.clip(np.sin(ph - np.pi), 0, None) * e  # then the trailing leg closes in
+    lift_lead = 0.6 * np.clip(np.sin(ph), 0, None) * e
+    lift_trail = 0.6 * np.clip(np.sin(ph - np.pi), 0, None) * e
+    a, b = ("l", "r") if side == "left" else ("r", "l")
+    p = {f"hip_abd_{a}": lead, f"hip_abd_{b}": -0.5 * trail, f"knee_{a}": 0.1 + lift_lead,
+         f"knee_{b}": 0.1 + lift_trail, f"hip_flex_{a}": 0.3 * lift_lead, f"hip_flex_{b}": 0.3 * lift_trail,
+         "elbow_l": np.full(T, 0.4), "elbow_r": np.full(T, 0.4)}
+    step_len = 0.35  # metres per step, +X is the person's left
+    speed = np.gradient(np.linspace(0, steps * step_len, T)) * e
+    drift = np.zeros((T, 2))
+    drift[:, 0] = speed if side == "left" else -speed
+    return Clip(T, p, drift=drift, lock=False), {"action": "side_step", "side": side, "times": steps}
 
 
 def turn(rng):
@@ -434,4 +436,6 @@ def concat(c1: Clip, c2: Clip, blend: int = 10) -> Clip:
     air = pad(c1.air_arr(), c2.air_arr())
     drift = pad(c1.drift_arr(), c2.drift_arr())
     contacts = sorted(set(c1.contacts) | set(c2.contacts))
-    return Clip(T, params, yaw=yaw, air=air, drift=drift, contacts=contacts)
+    lock = np.where(w < 0.5, c1.lock_arr()[np.minimum(np.arange(T), c1.T - 1)],
+                    c2.lock_arr()[np.clip(np.arange(T) - (c1.T - blend), 0, c2.T - 1)])
+    return Clip(T, params, yaw=yaw, air=air, drift=drift, contacts=contacts, lock=lock)

@@ -93,6 +93,7 @@ class Clip:
     air: np.ndarray | None = None
     drift: np.ndarray | None = None
     contacts: list = field(default_factory=lambda: list(FEET))
+    lock: bool | np.ndarray = True  # stance-foot lock (per clip or per frame); False: the root follows ``drift``
 
     def get(self, name):
         v = self.params.get(name)
@@ -103,6 +104,9 @@ class Clip:
 
     def air_arr(self):
         return np.zeros(self.T) if self.air is None else np.asarray(self.air, dtype=np.float64)
+
+    def lock_arr(self):
+        return np.broadcast_to(np.asarray(self.lock, dtype=bool), (self.T,)).copy()
 
     def drift_arr(self):
         return np.zeros((self.T, 2)) if self.drift is None else np.asarray(self.drift, dtype=np.float64)
@@ -167,7 +171,8 @@ def ground(clip: Clip) -> np.ndarray:
     # drift is given in the body frame: rotate by heading
     c, sn = np.cos(yaw[:-1]), np.sin(yaw[:-1])
     drift_world = np.stack([c * drift[:-1, 0] + sn * drift[:-1, 1], -sn * drift[:-1, 0] + c * drift[:-1, 1]], -1)
-    fly = airborne[:-1] | airborne[1:]
+    free = airborne | ~clip.lock_arr()
+    fly = free[:-1] | free[1:]
     delta = np.where(fly[:, None], drift_world, delta)
     root_xz = np.concatenate([np.zeros((1, 2)), np.cumsum(delta, axis=0)], axis=0)
     world = rel.copy()

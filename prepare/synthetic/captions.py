@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 
 SUBJECTS = [
     "a/DET person/NOUN", "a/DET man/NOUN", "a/DET woman/NOUN", "someone/PRON", "the/DET person/NOUN",
@@ -45,7 +44,7 @@ def predicates(facts, rng, poss="his/DET"):
         sp = pick(_speed(facts["speed"]))
         if facts["backward"]:
             return [f"walks/VERB:walk backwards/ADV {sp}", f"steps/VERB:step backward/ADV {sp}",
-                    f"walks/VERB:walk back/ADV {sp}", f"is/AUX walking/VERB:walk backward/ADV"]
+                    f"walks/VERB:walk back/ADV {sp}", "is/AUX walking/VERB:walk backward/ADV"]
         if facts["path"] == "circle":
             rot = facts["rotation"]
             return [f"walks/VERB:walk in/ADP a/DET circle/NOUN {sp}",
@@ -59,15 +58,15 @@ def predicates(facts, rng, poss="his/DET"):
                     f"walks/VERB:walk in/ADP a/DET curve/NOUN to/ADP the/DET {t}/NOUN",
                     f"walks/VERB:walk forward/ADV veering/VERB:veer {t}/ADV"]
         return [f"walks/VERB:walk forward/ADV {sp}", f"walks/VERB:walk straight/ADV ahead/ADV {sp}",
-                f"strolls/VERB:stroll forward/ADV", f"walks/VERB:walk {sp} in/ADP a/DET straight/ADJ line/NOUN",
+                "strolls/VERB:stroll forward/ADV", f"walks/VERB:walk {sp} in/ADP a/DET straight/ADJ line/NOUN",
                 f"is/AUX walking/VERB:walk forward/ADV {sp}"]
     if a == "run":
         sp = pick(_speed(facts["speed"]))
         if facts["path"] == "circle":
             rot = facts["rotation"]
-            return [f"runs/VERB:run in/ADP a/DET circle/NOUN", f"jogs/VERB:jog {rot}/ADV in/ADP a/DET circle/NOUN",
+            return ["runs/VERB:run in/ADP a/DET circle/NOUN", f"jogs/VERB:jog {rot}/ADV in/ADP a/DET circle/NOUN",
                     f"runs/VERB:run around/ADP in/ADP a/DET {rot}/ADJ circle/NOUN"]
-        return [f"runs/VERB:run forward/ADV {sp}", f"jogs/VERB:jog forward/ADV", f"runs/VERB:run straight/ADV ahead/ADV",
+        return [f"runs/VERB:run forward/ADV {sp}", "jogs/VERB:jog forward/ADV", "runs/VERB:run straight/ADV ahead/ADV",
                 f"is/AUX running/VERB:run forward/ADV {sp}"]
     if a == "side_step":
         t = pick(_times(facts["times"])) if facts["times"] <= 3 else ""
@@ -76,10 +75,10 @@ def predicates(facts, rng, poss="his/DET"):
     if a == "turn":
         ang = facts["angle"]
         if ang == 180:
-            return [f"turns/VERB:turn around/ADV to/ADP the/DET {side}/NOUN", f"turns/VERB:turn around/ADV",
+            return [f"turns/VERB:turn around/ADV to/ADP the/DET {side}/NOUN", "turns/VERB:turn around/ADV",
                     f"turns/VERB:turn {side}/ADV to/ADP face/VERB:face the/DET other/ADJ direction/NOUN"]
         if ang == 360:
-            return [f"spins/VERB:spin around/ADV to/ADP the/DET {side}/NOUN", f"turns/VERB:turn in/ADP a/DET full/ADJ circle/NOUN",
+            return [f"spins/VERB:spin around/ADV to/ADP the/DET {side}/NOUN", "turns/VERB:turn in/ADP a/DET full/ADJ circle/NOUN",
                     f"turns/VERB:turn all/DET the/DET way/NOUN around/ADV to/ADP the/DET {side}/NOUN"]
         return [f"turns/VERB:turn to/ADP the/DET {side}/NOUN", f"turns/VERB:turn {side}/ADV",
                 f"rotates/VERB:rotate {poss} body/NOUN to/ADP the/DET {side}/NOUN"]
@@ -101,7 +100,7 @@ def predicates(facts, rng, poss="his/DET"):
                 "performs/VERB:perform jumping/VERB:jump jacks/NOUN:jack"]
     if a == "squat":
         t = pick(_times(facts["times"]))
-        return [f"squats/VERB:squat down/ADV {t}", f"does/VERB:do a/DET squat/NOUN" if facts["times"] == 1 else f"does/VERB:do squats/NOUN:squat",
+        return [f"squats/VERB:squat down/ADV {t}", "does/VERB:do a/DET squat/NOUN" if facts["times"] == 1 else "does/VERB:do squats/NOUN:squat",
                 f"bends/VERB:bend {poss} knees/NOUN:knee and/CCONJ squats/VERB:squat {t}", f"crouches/VERB:crouch down/ADV and/CCONJ stands/VERB:stand up/ADV {t}"]
     if a == "sit_down":
         return ["sits/VERB:sit down/ADV", "sits/VERB:sit down/ADV on/ADP a/DET chair/NOUN",
@@ -112,8 +111,8 @@ def predicates(facts, rng, poss="his/DET"):
     if a == "bow":
         t = pick(_times(facts["times"]))
         return [f"bows/VERB:bow {t}", f"bends/VERB:bend forward/ADV at/ADP the/DET waist/NOUN {t}",
-                f"takes/VERB:take a/DET bow/NOUN" if facts["times"] == 1 else f"bows/VERB:bow down/ADV {t}",
-                f"leans/VERB:lean forward/ADV and/CCONJ back/ADV up/ADV"]
+                "takes/VERB:take a/DET bow/NOUN" if facts["times"] == 1 else f"bows/VERB:bow down/ADV {t}",
+                "leans/VERB:lean forward/ADV and/CCONJ back/ADV up/ADV"]
     if a == "lunge":
         t = pick(_times(facts["times"]))
         return [f"lunges/VERB:lunge forward/ADV with/ADP the/DET {side}/ADJ leg/NOUN",
@@ -121,7 +120,7 @@ def predicates(facts, rng, poss="his/DET"):
                 f"steps/VERB:step forward/ADV into/ADP a/DET lunge/NOUN on/ADP the/DET {side}/ADJ leg/NOUN {t}"]
     if a == "hop":
         t = pick(_times(facts["times"]))
-        return [f"hops/VERB:hop on/ADP {poss} {side}/ADJ foot/NOUN {t}", f"hops/VERB:hop on/ADP one/NUM leg/NOUN",
+        return [f"hops/VERB:hop on/ADP {poss} {side}/ADJ foot/NOUN {t}", "hops/VERB:hop on/ADP one/NUM leg/NOUN",
                 f"jumps/VERB:jump on/ADP the/DET {side}/ADJ leg/NOUN {t}", f"stands/VERB:stand on/ADP the/DET {side}/ADJ leg/NOUN and/CCONJ hops/VERB:hop"]
     if a == "dance":
         return ["dances/VERB:dance", "dances/VERB:dance happily/ADV swaying/VERB:sway side/NOUN to/ADP side/NOUN",
@@ -145,7 +144,7 @@ def predicates(facts, rng, poss="his/DET"):
     if a == "punch":
         t = pick(_times(facts["times"]))
         if side == "both":
-            return [f"punches/VERB:punch with/ADP both/DET fists/NOUN:fist", "throws/VERB:throw punches/NOUN:punch",
+            return ["punches/VERB:punch with/ADP both/DET fists/NOUN:fist", "throws/VERB:throw punches/NOUN:punch",
                     f"boxes/VERB:box punching/VERB:punch forward/ADV {t}", "punches/VERB:punch alternating/VERB:alternate hands/NOUN:hand"]
         return [f"punches/VERB:punch with/ADP {poss} {side}/ADJ hand/NOUN {t}", f"punches/VERB:punch forward/ADV with/ADP the/DET {side}/ADJ arm/NOUN",
                 f"throws/VERB:throw {side}/ADJ punches/NOUN:punch {t}"]
@@ -158,7 +157,7 @@ def predicates(facts, rng, poss="his/DET"):
     if a == "clap":
         t = pick(_times(facts["times"])) if facts["times"] <= 4 else ""
         return [f"claps/VERB:clap {poss} hands/NOUN:hand {t}", f"claps/VERB:clap {t}", "applauds/VERB:applaud",
-                f"claps/VERB:clap hands/NOUN:hand in/ADP front/NOUN of/ADP the/DET chest/NOUN"]
+                "claps/VERB:clap hands/NOUN:hand in/ADP front/NOUN of/ADP the/DET chest/NOUN"]
     if a == "throw":
         return [f"throws/VERB:throw a/DET ball/NOUN with/ADP the/DET {side}/ADJ hand/NOUN", f"throws/VERB:throw something/PRON with/ADP {poss} {side}/ADJ arm/NOUN",
                 f"winds/VERB:wind up/ADV and/CCONJ throws/VERB:throw with/ADP the/DET {side}/ADJ hand/NOUN", f"pitches/VERB:pitch a/DET ball/NOUN {side}/ADJ handed/ADJ"]

@@ -1,0 +1,222 @@
+"""GRPO for MotionLLM (morl-method.md §4).
+
+One step for B prompts:
+
+1. **Rollout**: one batched ``generate`` call samples G completions per prompt (temperature / top-p).
+2. **Rewards** for all B·G completions at once; advantages are group-normalised,
+   A_i = (r_i − mean_g r) / (std_g r + eps), on the total reward or per reward component.
+3. **Log-probs** of the sampled tokens under the sampling policy (π_old, no grad) and the frozen
+   reference (a copy of the adapter and new token rows, switched in; not a second backbone).
+4. For each inner epoch, the token-level clipped surrogate with the k3 KL (with gradient)::
+
+       L = −1/G Σ_i 1/|o_i| Σ_t [ min(ρ_it A_i, clip(ρ_it, 1−ε, 1+ε) A_i) − β KL_it ]
+       ρ_it = π_θ / π_old,   KL_it = π_ref/π_θ − log(π_ref/π_θ) − 1
+
+   ``loss_norm``: ``grpo`` (per-sequence token mean, then mean — the formula above),
+   ``token`` (mean over all tokens of the batch), ``dr_grpo`` (token sum / max_new_tokens).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass
+class GRPOConfig:
+    group_size: int = 8
+    clip_eps: float = 0.2
+    kl_coef: float = 0.02
+    inner_epochs: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    loss_norm: str = "grpo"
+    component_norm: bool = True
+    micro_batch_size: int = 16
+    max_grad_norm: float = 1.0
+    adv_eps: float = 1e-4
+
+
+@dataclass
+class Rollout:
+    task: str
+    input_ids: torch.Tensor        # (N, P + C) left-padded prompt + right-padded completion
+    attention_mask: torch.Tensor   # (N, P + C)
+    prompt_len: int                # P
+    completion_mask: torch.Tensor  # (N, C) 1 on sampled tokens (EOS included)
+    outputs: list                  # parsed outputs (dicts), N = B * G
+    prompts: list                  # B prompt payloads (captions or code lists)
+    old_logp: torch.Tensor | None = None
+    ref_logp: torch.Tensor | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+    """(N,) rewards, N = B * G consecutive groups -> group-normalised advantages."""
+    r = rewards.view(-1, group_size).float()
+    adv = (r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True, unbiased=False) + eps)
+    return adv.view(-1)
+
+
+def combine_advantages(components: dict, weights: dict, group_size: int, component_norm: bool,
+                       eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-component group normalisation then weighting (``component_norm``), or normalisation of
+    the weighted total. Returns (total reward, advantages)."""
+    total = sum(weights[k] * torch.as_tensor(v, dtype=torch.float32) for k, v in components.items())
+    if component_norm:
+        adv = sum(weights[k] * group_advantages(torch.as_tensor(v, dtype=torch.float32), group_size, eps)
+                  for k, v in components.items())
+    else:
+        adv = group_advantages(total, group_size, eps)
+    return total, adv
+
+
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """KL estimator exp(ref − logp) − (ref − logp) − 1 (≥ 0, zero when equal, has a gradient)."""
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1
+
+
+def policy_loss(logp, old_logp, ref_logp, adv, mask, clip_eps: float, kl_coef: float, loss_norm: str = "grpo",
+                max_new_tokens: int | None = None) -> tuple[torch.Tensor, dict]:
+    """Token-level clipped GRPO objective. All tensors (N, C) except ``adv`` (N,)."""
+    mask = mask.float()
+    ratio = torch.exp(logp - old_logp)
+    a = adv[:, None]
+    surr = torch.min(ratio * a, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * a)
+    kl = k3_kl(logp, ref_logp)
+    per_tok = -(surr - kl_coef * kl)
+    if loss_norm == "grpo":
+        loss = ((per_tok * mask).sum(1) / mask.sum(1).clamp_min(1)).mean()
+    elif loss_norm == "token":
+        loss = (per_tok * mask).sum() / mask.sum().clamp_min(1)
+    elif loss_norm == "dr_grpo":
+        loss = (per_tok * mask).sum() / (mask.shape[0] * (max_new_tokens or mask.shape[1]))
+    else:
+        raise ValueError(f"unknown loss_norm {loss_norm!r}: grpo, token or dr_grpo")
+    with torch.no_grad():
+        n = mask.sum().clamp_min(1)
+        clipped = ((ratio < 1 - clip_eps) | (ratio > 1 + clip_eps)).float()
+        stats = {"kl": float((kl * mask).sum() / n), "clip_frac": float((clipped * mask).sum() / n),
+                 "ratio_mean": float((ratio * mask).sum() / n)}
+    return loss, stats
+
+
+def token_logprobs(mllm, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int,
+                   micro_batch_size: int = 16) -> torch.Tensor:
+    """log π(token) of the completion tokens, (N, C); only the completion logits are materialised."""
+    C = input_ids.shape[1] - prompt_len
+    outs = []
+    for s in range(0, input_ids.shape[0], micro_batch_size):
+        ids = input_ids[s:s + micro_batch_size].to(mllm.device)
+        att = attention_mask[s:s + micro_batch_size].to(mllm.device)
+        pos = (att.cumsum(1) - 1).clamp_min(0)  # consistent with generation under left padding
+        logits = mllm.model(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=False,
+                            logits_to_keep=C + 1).logits[:, :-1].float()
+        target = ids[:, prompt_len:]
+        lp = torch.log_softmax(logits, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        outs.append(lp)
+    return torch.cat(outs)
+
+
+class GRPOTrainer:
+    """GRPO on a :class:`models.mllm.MotionLLM` with a reference adapter (``ref_<adapter>``)."""
+
+    def __init__(self, mllm, reward_fn, cfg: GRPOConfig, optimizer=None, lr: float = 1e-5, weights=None):
+        """``reward_fn(task, prompts, outputs) -> dict name -> (N,) values`` (reward components of the
+        N = B·G outputs; ``prompts`` are the B records given to :meth:`step`, each repeated G times in
+        ``outputs`` order); ``weights``: component weights (default 1 each)."""
+        self.m, self.reward_fn, self.cfg = mllm, reward_fn, cfg
+        self.weights = weights
+        self.optimizer = optimizer
+        self.lr = lr
+
+    # ------------------------------------------------------------------ rollout
+    @staticmethod
+    def prompt_payload(task: str, rec):
+        """A record (dict with caption / motion_tokens) or a bare caption / code list -> generate input."""
+        if isinstance(rec, dict):
+            return rec["caption"] if task == "t2m" else rec["motion_tokens"]
+        return rec
+
+    @torch.no_grad()
+    def rollout(self, task: str, prompts: list) -> Rollout:
+        m, cfg = self.m, self.cfg
+        t0 = time.time()
+        payload = [self.prompt_payload(task, p) for p in prompts]
+        gens = m.generate(task, captions=payload if task == "t2m" else None,
+                          motion_codes=payload if task == "m2t" else None, num_return_sequences=cfg.group_size,
+                          do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p,
+                          max_new_tokens=cfg.max_new_tokens, return_full=True)
+        full = gens["sequences"]
+        P = gens["prompt_len"]
+        comp = full[:, P:]
+        eos = m.tokenizer.eos_token_id
+        # completion mask: tokens up to and including the first EOS
+        is_eos = comp == eos
+        first = torch.where(is_eos.any(1), is_eos.float().argmax(1), torch.full((comp.shape[0],), comp.shape[1]))
+        cmask = (torch.arange(comp.shape[1])[None] <= first[:, None]).long()
+        cmask = cmask * (torch.arange(comp.shape[1])[None] < comp.shape[1]).long()
+        att = torch.cat([gens["prompt_mask"].repeat_interleave(cfg.group_size, 0), cmask], 1)
+        ro = Rollout(task, full, att, P, cmask, gens["outputs"], list(prompts))
+        ro.meta["rollout_s"] = time.time() - t0
+        ro.meta["gen_tokens"] = int(cmask.sum())
+        return ro
+
+    @torch.no_grad()
+    def score_logprobs(self, ro: Rollout):
+        m = self.m
+        adapter = m.active
+        was = m.model.training
+        m.model.eval()  # no dropout for the sampling-policy and reference log-probs
+        ro.old_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, self.cfg.micro_batch_size)
+        with m.using_adapter(m.reference_name(adapter)):
+            ro.ref_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, self.cfg.micro_batch_size)
+        if was:
+            m.model.train()
+
+    # ------------------------------------------------------------------ update
+    def step(self, task: str, prompts: list) -> dict:
+        m, cfg = self.m, self.cfg
+        m.set_task(task)
+        if self.optimizer is None:
+            self.optimizer = torch.optim.AdamW(m.trainable_parameters(), lr=self.lr, weight_decay=0.0)
+        t0 = time.time()
+        ro = self.rollout(task, prompts)
+        t_r = time.time()
+        comps = self.reward_fn(task, ro.prompts, ro.outputs)
+        weights = self.weights or {k: 1.0 for k in comps}
+        comps = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in comps.items() if weights.get(k, 0) != 0}
+        total, adv = combine_advantages(comps, weights, cfg.group_size, cfg.component_norm, cfg.adv_eps)
+        t_rew = time.time()
+        self.score_logprobs(ro)
+        stats = {}
+        N = ro.input_ids.shape[0]
+        for _ in range(cfg.inner_epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            for s in range(0, N, cfg.micro_batch_size):
+                sl = slice(s, s + cfg.micro_batch_size)
+                logp = token_logprobs(m, ro.input_ids[sl], ro.attention_mask[sl], ro.prompt_len, cfg.micro_batch_size)
+                loss, st = policy_loss(logp, ro.old_logp[sl].to(logp.device), ro.ref_logp[sl].to(logp.device),
+                                       adv[sl].to(logp.device), ro.completion_mask[sl].to(logp.device),
+                                       cfg.clip_eps, cfg.kl_coef, cfg.loss_norm, cfg.max_new_tokens)
+                (loss * (min(N, s + cfg.micro_batch_size) - s) / N).backward()
+                for k, v in st.items():
+                    stats[k] = stats.get(k, 0.0) + v * (min(N, s + cfg.micro_batch_size) - s) / N / cfg.inner_epochs
+                stats["loss"] = stats.get("loss", 0.0) + loss.item() * (min(N, s + cfg.micro_batch_size) - s) / N / cfg.inner_epochs
+            if cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(m.trainable_parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+        dt = time.time() - t0
+        lens = ro.completion_mask.sum(1).float()
+        out = {"reward/total_mean": float(total.mean()), "reward/total_std": float(total.std(unbiased=False)),
+               "response_len": float(lens.mean()), "rollout_tokens_per_s": ro.meta["gen_tokens"] / max(t_r - t0, 1e-9),
+               "step_s": dt, "rollout_s": t_r - t0, "reward_s": t_rew - t_r, **stats}
+        for k, v in comps.items():
+            out[f"reward/{k}_mean"] = float(v.mean())
+            out[f"reward/{k}_std"] = float(v.std(unbiased=False))
+        out["well_formed"] = float(np.mean([o["well_formed"] for o in ro.outputs]))
+        return out

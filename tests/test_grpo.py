@@ -1,0 +1,144 @@
+"""GRPO: advantages, clipped surrogate, k3 KL, reference adapter, batched rollouts, a toy RL run."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rl.grpo import GRPOConfig, GRPOTrainer, combine_advantages, group_advantages, k3_kl, policy_loss
+
+
+def test_group_advantages_zero_mean_per_group():
+    r = torch.tensor([1.0, 2.0, 3.0, 4.0, 10.0, 10.0, 10.0, 13.0])
+    a = group_advantages(r, 4).view(2, 4)
+    torch.testing.assert_close(a.mean(1), torch.zeros(2), atol=1e-6, rtol=0)
+    assert a[0].std(unbiased=False) == pytest.approx(1.0, rel=1e-3)
+    assert (group_advantages(torch.ones(8), 4) == 0).all()  # equal rewards: no advantage
+
+
+def test_component_norm_vs_total_norm():
+    comps = {"a": torch.tensor([0.0, 1.0, 0.0, 1.0]), "b": torch.tensor([0.0, 0.0, 100.0, 100.0])}
+    w = {"a": 1.0, "b": 1.0}
+    total, adv_comp = combine_advantages(comps, w, 4, component_norm=True)
+    _, adv_tot = combine_advantages(comps, w, 4, component_norm=False)
+    torch.testing.assert_close(total, torch.tensor([0.0, 1.0, 100.0, 101.0]))
+    # per-component normalisation keeps the small component's signal; total normalisation drowns it
+    assert adv_comp[1] - adv_comp[0] > 1.5 and adv_tot[1] - adv_tot[0] < 0.05
+
+
+def test_equal_rewards_leave_only_the_kl_gradient():
+    torch.manual_seed(0)
+    logp = torch.randn(3, 5, requires_grad=True)
+    old = logp.detach().clone()
+    ref = logp.detach() + 0.3 * torch.randn(3, 5)
+    mask = torch.ones(3, 5)
+    adv = torch.zeros(3)
+    loss, _ = policy_loss(logp, old, ref, adv, mask, 0.2, kl_coef=0.0)
+    loss.backward()
+    assert torch.count_nonzero(logp.grad) == 0
+    logp.grad = None
+    loss, st = policy_loss(logp, old, ref, adv, mask, 0.2, kl_coef=0.1)
+    loss.backward()
+    assert logp.grad.abs().sum() > 0 and st["kl"] > 0
+
+
+def test_kl_zero_at_reference_and_differentiable():
+    x = torch.randn(10, requires_grad=True)
+    k = k3_kl(x, x.detach())
+    assert torch.allclose(k, torch.zeros(10))
+    y = torch.randn(10)
+    k = k3_kl(x, y)
+    assert (k >= 0).all()
+    k.sum().backward()
+    assert x.grad.abs().sum() > 0
+
+
+def test_clipping_engages_outside_the_trust_region():
+    old = torch.zeros(2, 4)
+    ref = torch.zeros(2, 4)
+    mask = torch.ones(2, 4)
+    adv = torch.tensor([1.0, -1.0])
+    for factor, expect_grad in ((1.1, True), (1.5, False)):
+        logp = torch.full((2, 4), float(np.log(factor)), requires_grad=True)
+        loss, st = policy_loss(logp, old, ref, adv, mask, clip_eps=0.2, kl_coef=0.0)
+        loss.backward()
+        g = logp.grad
+        # positive advantage beyond 1+eps: clipped, no gradient; negative advantage: min picks the unclipped term
+        assert (g[0].abs().sum() > 0) == expect_grad
+        assert g[1].abs().sum() > 0
+        assert st["clip_frac"] == (1.0 if factor == 1.5 else 0.0)
+
+
+# ----------------------------------------------------------------------------- on the tiny backbone
+NB = 16
+
+
+@pytest.fixture(scope="module")
+def sft_model(tmp_path_factory):
+    import train_mllm
+    from prepare.make_synthetic_dataset import build_dataset
+    from prepare.make_tiny_backbone import build_tiny_backbone
+    root = tmp_path_factory.mktemp("grpo")
+    build_dataset(root / "syn", num_motions=20, seed=0, progress=False)
+    build_tiny_backbone(root / "bb", tokenizer="bpe", data_root=root / "syn", hidden_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, intermediate_size=128, verbose=False,
+                        bench=False, pretrain_steps=150)
+    rng = np.random.default_rng(0)
+    recs = []
+    for i in range(24):
+        codes = [int(c) for c in rng.integers(0, NB, size=int(rng.integers(2, 9)))]
+        recs.append({"task": "t2m", "caption": f"a person moves {i}.", "motion_tokens": codes, "reasoning": "move."})
+    (root / "cot.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    train_mllm.main(["--cot-train-jsonl", str(root / "cot.jsonl"), "--use-reasoning", "--out-dir", str(root),
+                     "--exp-name", "sft", "--llm-backbone", str(root / "bb"), "--nb-code", str(NB), "--epochs", "30",
+                     "--learning-rate", "3e-3", "--lora-r-t2m", "16", "--lora-alpha-t2m", "32", "--lora-dropout", "0",
+                     "--batch-size", "8", "--no-progress", "--device", "cpu", "--dtype", "fp32"])
+    return root / "sft" / "motionllm_t2m_best.pth", root / "bb"
+
+
+def _target_code_reward(task, prompts, outputs):
+    """Verifiable toy reward: the share of motion tokens equal to code 3 (-0.5 without motion)."""
+    return {"target": [float(np.mean([c == 3 for c in o["motion_codes"]])) if o["motion_codes"] else -0.5
+                       for o in outputs]}
+
+
+def test_reference_adapter_is_a_frozen_copy(sft_model):
+    from models.mllm import MotionLLM
+    m = MotionLLM.from_checkpoint(sft_model[0], dtype="fp32")
+    ref = m.add_reference("t2m")
+    assert ref == "ref_t2m"
+    assert not any(p.requires_grad for n, p in m.model.named_parameters() if ".ref_t2m" in n)
+    n_params = sum(p.numel() for p in m.model.parameters())
+    base = sum(p.numel() for n, p in m.model.named_parameters() if "lora_" not in n and "trainable_tokens" not in n)
+    assert n_params < 2 * base  # a copy of the adapter, not of the backbone
+    batch = m.collate([m.encode("t2m", "a person moves 1.", [1, 2, 3])])
+    m.model.eval()
+    a = m.forward_logits(batch["input_ids"], batch["attention_mask"])
+    with m.using_adapter(ref):
+        b = m.forward_logits(batch["input_ids"], batch["attention_mask"])
+    torch.testing.assert_close(a, b)  # policy == reference right after the copy
+    assert m.active == "t2m" and any(p.requires_grad for n, p in m.model.named_parameters() if ".t2m." in n)
+
+
+def test_toy_rl_raises_reward_with_one_generate_call_per_step(sft_model):
+    from models.mllm import MotionLLM
+    torch.manual_seed(0)
+    m = MotionLLM.from_checkpoint(sft_model[0], dtype="fp32")
+    m.add_reference("t2m")
+    calls = {"n": 0}
+    orig = m.model.generate
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return orig(*a, **k)
+    m.model.generate = counting
+    cfg = GRPOConfig(group_size=6, clip_eps=0.2, kl_coef=0.01, max_new_tokens=32, inner_epochs=2, temperature=0.8)
+    trainer = GRPOTrainer(m, _target_code_reward, cfg, lr=3e-3)
+    prompts = [f"a person moves {i}." for i in range(4)]
+    hist = []
+    for _ in range(15):
+        st = trainer.step("t2m", prompts)
+        hist.append(st["reward/total_mean"])
+    assert calls["n"] == 15  # one batched generate call per GRPO step (4 prompts x 6 samples)
+    assert np.mean(hist[-3:]) > np.mean(hist[:3]) + 0.2
+    assert st["kl"] >= 0 and 0 <= st["clip_frac"] <= 1 and st["response_len"] > 0
