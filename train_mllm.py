@@ -238,6 +238,28 @@ def run_sft(args):
     return {"best": best, "last_epoch_loss": epoch_loss, "steps": step, **info}
 
 
+class RewardAdapter:
+    """GRPO reward callback on top of :class:`rewards.composite.CompositeReward`: builds the reward
+    batch (prompt caption for t2m, reference caption and input codes for m2t) and returns the raw
+    reward components; the trainer normalises them per group."""
+
+    def __init__(self, composite):
+        self.composite = composite
+        self.last_stats: dict = {}
+
+    def __call__(self, task, prompts, outputs):
+        G = len(outputs) // max(len(prompts), 1)
+        caps, codes = [], []
+        for rec in prompts:
+            caps += [rec["caption"] if task == "t2m" else (rec.get("answer") or rec["caption"])] * G
+            codes += [rec["motion_tokens"] if task == "m2t" else None] * G
+        batch = self.composite.make_batch(task, [o["text"] for o in outputs], captions=caps,
+                                          input_codes=codes if task == "m2t" else None)
+        score = self.composite.score(batch, G)
+        self.last_stats = score.stats
+        return score.components
+
+
 def run_rlvr(args):
     """GRPO from an SFT checkpoint (morl-method.md §4); checkpoints ``motionllm_rlvr_epoch_<n>.pth``."""
     from dataset.dataset_cot import load_cot_records
@@ -269,7 +291,8 @@ def run_rlvr(args):
                      max_new_tokens=args.rl_max_new_tokens, loss_norm=args.rl_loss_norm,
                      component_norm=args.rl_component_norm, micro_batch_size=args.rl_micro_batch_size,
                      max_grad_norm=args.max_grad_norm)
-    trainer = GRPOTrainer(model, reward.components_fn(), cfg, weights=reward.weights, lr=args.learning_rate)
+    reward_fn = RewardAdapter(reward)
+    trainer = GRPOTrainer(model, reward_fn, cfg, weights=reward.weights, lr=args.learning_rate)
     trainer.optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=args.learning_rate, weight_decay=0.0)
     start_epoch, step = 0, 0
     if args.resume and latest.is_file():
@@ -285,7 +308,7 @@ def run_rlvr(args):
     if not records:
         raise ValueError(f"no {task} prompts in {args.cot_train_jsonl}")
     atomic_write_json(exp_dir / "config.json", {"args": vars(args), "prompts": len(records),
-                                                "rewards": reward.describe(), "device": str(device)})
+                                                "rewards": reward.config(), "device": str(device)})
     logger = RunLogger(exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
     extra = RunLogger(Path(args.rl_metrics_jsonl).parent, Path(args.rl_metrics_jsonl).name) if args.rl_metrics_jsonl else None
     n_prompts = min(len(records), args.rl_max_prompts) if args.rl_max_prompts else len(records)
@@ -294,15 +317,14 @@ def run_rlvr(args):
                dynamic_ncols=True)
     history = []
     for epoch in range(start_epoch, args.rl_epochs):
-        if args.reward_reset_cache_each_epoch:
-            reward.reset_cache(clear_values=args.reward_clear_cache_values)
+        reward.on_epoch_start()
         order = np.random.default_rng([args.seed, epoch]).permutation(len(records))[:n_prompts]
         ep = []
         for s in range(0, n_prompts, args.rl_batch_size):
             batch = [records[i] for i in order[s:s + args.rl_batch_size]]
             st = trainer.step(task, batch)
             step += 1
-            st.update({"epoch": epoch, **reward.cache_stats()})
+            st.update({"epoch": epoch, **{k: v for k, v in reward_fn.last_stats.items() if k not in st}})
             logger.log(st, step=step)
             if extra is not None:
                 extra.log(st, step=step)

@@ -309,9 +309,21 @@ class MotionLLM(torch.nn.Module):
         return ctx()
 
     # ------------------------------------------------------------------ checkpoints
+    @property
+    def tied_embeddings(self) -> bool:
+        return bool(getattr(self.model.get_base_model().config, "tie_word_embeddings", False))
+
     def adapter_state(self, name: str) -> dict:
+        """LoRA weights and new-token rows of one adapter (never the full embedding matrices; with tied
+        embeddings the output head shares the input rows, so its alias is dropped)."""
         from peft import get_peft_model_state_dict
-        return {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(self.model, adapter_name=name).items()}
+        sd = get_peft_model_state_dict(self.model, adapter_name=name, save_embedding_layers=False)
+        out = {}
+        for k, v in sd.items():
+            if "base_layer" in k or (self.tied_embeddings and "lm_head.token_adapter" in k):
+                continue
+            out[k] = v.detach().cpu().clone()
+        return out
 
     def load_adapter_state(self, name: str, state: dict):
         from peft import set_peft_model_state_dict
@@ -319,6 +331,10 @@ class MotionLLM(torch.nn.Module):
         unexpected = [k for k in getattr(res, "unexpected_keys", []) if "lora_" in k or "trainable_tokens" in k]
         if unexpected:
             raise ValueError(f"adapter {name}: unexpected keys {unexpected[:3]}")
+        missing = [k for k in getattr(res, "missing_keys", []) if (f".{name}." in k or k.endswith(f".{name}"))
+                   and ("lora_" in k or ("trainable_tokens_delta" in k and not (self.tied_embeddings and "lm_head" in k)))]
+        if missing:
+            raise ValueError(f"adapter {name}: checkpoint lacks {missing[:3]}")
 
     def state_for_checkpoint(self, extra: dict | None = None) -> dict:
         cfg_json = json.dumps(asdict(self.cfg))  # reference copies (ref_*) are not saved

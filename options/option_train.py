@@ -46,7 +46,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = p.add_argument_group("run")
     g.add_argument("--device", type=str, default="auto", help="'auto', 'cpu', 'cuda:0', ...")
-    g.add_argument("--train-stage", type=str, default="sft", choices=["sft"], help="training stage")
+    g.add_argument("--train-stage", type=str, default="sft", choices=["sft", "rlvr"], help="training stage")
     g.add_argument("--training-task", type=str, default="t2m", choices=["t2m", "m2t"])
     g.add_argument("--out-dir", type=str, default="experiments")
     g.add_argument("--exp-name", type=str, default="test")
@@ -77,6 +77,26 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--reward-clip", type=float, default=5.0)
     g.add_argument("--normalize-reward", action="store_true", help="z-normalise sample weights within the batch")
     g.add_argument("--min-sample-weight", type=float, default=0.05)
+    g = p.add_argument_group("RLVR (GRPO)")
+    g.add_argument("--rl-reference-ckpt", type=str, default=None,
+                   help="MotionLLM checkpoint (the SFT model) loaded into the policy; its frozen copy is the reference")
+    g.add_argument("--rl-epochs", type=int, default=3, help="GRPO epochs over the prompts")
+    g.add_argument("--rl-group-size", type=int, default=8, help="samples per prompt (G)")
+    g.add_argument("--rl-kl-coef", type=float, default=0.02, help="beta of the k3 KL to the reference")
+    g.add_argument("--rl-clip-eps", type=float, default=0.2, help="PPO clip epsilon on the token ratio")
+    g.add_argument("--disable-rl-component-norm", dest="rl_component_norm", action="store_false",
+                   help="normalise only the total reward within a group (default: each component)")
+    g.add_argument("--rl-inner-epochs", type=int, default=1, help="policy updates per rollout batch")
+    g.add_argument("--rl-batch-size", type=int, default=None, help="prompts per GRPO step (default --batch-size)")
+    g.add_argument("--rl-micro-batch-size", type=int, default=16, help="sequences per forward/backward")
+    g.add_argument("--rl-temperature", type=float, default=1.0)
+    g.add_argument("--rl-top-p", type=float, default=1.0)
+    g.add_argument("--rl-max-new-tokens", type=int, default=200)
+    g.add_argument("--rl-loss-norm", type=str, default="grpo", choices=["grpo", "token", "dr_grpo"])
+    g.add_argument("--rl-metrics-jsonl", type=str, default=None, help="also write per-step RL metrics here")
+    g.add_argument("--rl-max-prompts", type=int, default=0, help="use at most N prompts per epoch (0 = all)")
+    from rewards.factory import add_reward_args
+    add_reward_args(p)
     g = p.add_argument_group("data")
     g.add_argument("--dataname", type=str, default="t2m", choices=["t2m", "kit"])
     g.add_argument("--cot-train-jsonl", type=str, nargs="+", default=None, help="CoT training records (JSONL)")
@@ -91,7 +111,13 @@ def get_args_parser() -> argparse.ArgumentParser:
 def get_args(argv=None):
     args = get_args_parser().parse_args(argv)
     if args.cot_train_jsonl is None:
-        raise SystemExit("train_mllm.py --train-stage sft needs --cot-train-jsonl (build it with prepare/build_cot.py)")
+        raise SystemExit(f"train_mllm.py --train-stage {args.train_stage} needs --cot-train-jsonl "
+                         "(build it with prepare/build_cot.py)")
+    if args.train_stage == "rlvr" and not args.rl_reference_ckpt:
+        raise SystemExit("train_mllm.py --train-stage rlvr needs --rl-reference-ckpt (the SFT checkpoint, e.g. "
+                         "experiments/morl_sft_t2m/motionllm_t2m_best.pth)")
+    if args.rl_batch_size is None:
+        args.rl_batch_size = args.batch_size
     if args.epochs is None:
         args.epochs = args.epochs_t2m if args.training_task == "t2m" else args.epochs_m2t
     return args
