@@ -35,18 +35,23 @@ def test_sft_then_rlvr_chain(tmp_path):
                      str(tmp_path / "cot" / "t2m_train.jsonl"), "--exp-name", "morl_sft_t2m", "--epochs", "2",
                      "--learning-rate", "3e-3", *common])
     sft = tmp_path / "morl_sft_t2m" / "motionllm_t2m_best.pth"
-    res = train_mllm.main(["--train-stage", "rlvr", "--training-task", "t2m", "--cot-train-jsonl",
-                           str(tmp_path / "cot" / "t2m_train.jsonl"), "--exp-name", "morl_rlvr_t2m",
-                           "--rl-reference-ckpt", str(sft), "--rl-epochs", "1", "--rl-group-size", "3",
-                           "--rl-max-prompts", "4", "--rl-max-new-tokens", "48", "--learning-rate", "1e-4",
-                           "--reward-dataset-opt-path", str(tmp_path / "ev" / "t2m" / "text_mot_match"),
-                           "--reward-glove-path", str(data / "glove"),
-                           "--rl-metrics-jsonl", str(tmp_path / "rl_metrics.jsonl"), *common])
+    rl = ["--train-stage", "rlvr", "--training-task", "t2m", "--cot-train-jsonl",
+          str(tmp_path / "cot" / "t2m_train.jsonl"), "--exp-name", "morl_rlvr_t2m",
+          "--rl-reference-ckpt", str(sft), "--rl-group-size", "3", "--rl-batch-size", "2",
+          "--rl-max-prompts", "4", "--rl-max-new-tokens", "48", "--learning-rate", "1e-4",
+          "--reward-dataset-opt-path", str(tmp_path / "ev" / "t2m" / "text_mot_match"),
+          "--reward-glove-path", str(data / "glove"), "--rl-metrics-jsonl", str(tmp_path / "rl_metrics.jsonl"), *common]
+    res = train_mllm.main(rl + ["--rl-epochs", "1"])
     run = tmp_path / "morl_rlvr_t2m"
-    assert (run / "motionllm_rlvr_epoch_0.pth").is_file() and res["steps"] == 1
+    assert (run / "motionllm_rlvr_epoch_0.pth").is_file() and res["steps"] == 2
     ck = torch.load(run / "motionllm_rlvr_epoch_0.pth", weights_only=True)
     assert set(ck["adapters"]) == {"t2m", "m2t"}  # the frozen reference copy is not saved
     rec = json.loads((tmp_path / "rl_metrics.jsonl").read_text().splitlines()[-1])
     for k in ("reward/total_mean", "kl", "clip_frac", "response_len", "rollout_tokens_per_s"):
         assert k in rec, k
     assert any(k.startswith("reward/phys") for k in rec) and any(k.startswith("reward/align") for k in rec)
+    # resume: a second epoch continues from motionllm_rlvr_latest.pth (step count carries on)
+    res = train_mllm.main(rl + ["--rl-epochs", "2", "--resume"])
+    assert res["steps"] == 4 and len(res["epochs"]) == 1 and (run / "motionllm_rlvr_epoch_1.pth").is_file()
+    steps = [json.loads(ln)["step"] for ln in (tmp_path / "rl_metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
