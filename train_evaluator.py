@@ -43,6 +43,7 @@ from options.option_vq import add_common_args, default_data_root  # noqa: E402
 from utils.device import resolve_device, seed_everything  # noqa: E402
 from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint  # noqa: E402
 from utils.metrics import matching_metrics  # noqa: E402
+from utils.motion_process import apply_feat_bias  # noqa: E402
 from utils.paramUtil import get_spec  # noqa: E402
 from utils.run_logger import RunLogger  # noqa: E402
 from utils.word_vectorizer import WordVectorizer  # noqa: E402
@@ -167,9 +168,7 @@ def main(argv=None):
     model_dir.mkdir(parents=True, exist_ok=True)
 
     mean, std = load_mean_std(args.data_root, dim=spec.feature_dim)
-    std = std.copy()
-    std[:4] /= args.feat_bias
-    std[-4:] /= args.feat_bias
+    std = apply_feat_bias(std, args.feat_bias)
     atomic_save_npy(run_dir / "meta" / "mean.npy", mean.astype(np.float32))
     atomic_save_npy(run_dir / "meta" / "std.npy", std.astype(np.float32))
     opt_fields = {"name": "text_mot_match", "dataset_name": args.dataname,

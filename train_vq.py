@@ -34,7 +34,7 @@ from models.vqvae import HumanVQVAE, VQConfig, check_config, infer_config  # noq
 from options.option_vq import get_args  # noqa: E402
 from utils.device import resolve_device, seed_everything  # noqa: E402
 from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint  # noqa: E402
-from utils.motion_process import recover_from_ric  # noqa: E402
+from utils.motion_process import apply_feat_bias, recover_from_ric  # noqa: E402
 from utils.paramUtil import get_spec  # noqa: E402
 from utils.run_logger import RunLogger  # noqa: E402
 
@@ -204,9 +204,7 @@ def main(argv=None):
         mean, std = load_mean_std(args.meta_dir, dim=spec.feature_dim)
     else:
         mean, std = load_mean_std(args.data_root, dim=spec.feature_dim)
-        std = std.copy()
-        std[:4] /= args.feat_bias
-        std[-4:] /= args.feat_bias
+        std = apply_feat_bias(std, args.feat_bias)
     atomic_save_npy(exp_dir / "meta" / "mean.npy", mean.astype(np.float32))
     atomic_save_npy(exp_dir / "meta" / "std.npy", std.astype(np.float32))
 

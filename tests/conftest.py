@@ -41,3 +41,16 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(prev)
+
+
+def build_tiny_lm_assets(root, num_motions=20, seed=0, pretrain_steps=150):
+    """A small synthetic dataset and a tiny Qwen2 backbone (BPE on its captions) under ``root``:
+    the shared starting point of the MotionLLM / GRPO / pipeline tests. Returns (data, backbone)."""
+    from prepare.make_synthetic_dataset import build_dataset
+    from prepare.make_tiny_backbone import build_tiny_backbone
+    data, backbone = root / "syn", root / "bb"
+    build_dataset(data, num_motions=num_motions, seed=seed, progress=False)
+    build_tiny_backbone(backbone, tokenizer="bpe", data_root=data, hidden_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, intermediate_size=128, verbose=False,
+                        bench=False, pretrain_steps=pretrain_steps)
+    return data, backbone

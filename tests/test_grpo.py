@@ -76,13 +76,9 @@ NB = 16
 @pytest.fixture(scope="module")
 def sft_model(tmp_path_factory):
     import train_mllm
-    from prepare.make_synthetic_dataset import build_dataset
-    from prepare.make_tiny_backbone import build_tiny_backbone
+    from conftest import build_tiny_lm_assets
     root = tmp_path_factory.mktemp("grpo")
-    build_dataset(root / "syn", num_motions=20, seed=0, progress=False)
-    build_tiny_backbone(root / "bb", tokenizer="bpe", data_root=root / "syn", hidden_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, num_key_value_heads=2, intermediate_size=128, verbose=False,
-                        bench=False, pretrain_steps=150)
+    build_tiny_lm_assets(root)
     rng = np.random.default_rng(0)
     recs = []
     for i in range(24):

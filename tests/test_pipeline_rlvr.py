@@ -9,15 +9,10 @@ def test_sft_then_rlvr_chain(tmp_path):
     import train_evaluator
     import train_mllm
     import train_vq
+    from conftest import build_tiny_lm_assets
     from prepare.build_cot import main as build_cot_main
-    from prepare.make_synthetic_dataset import build_dataset
-    from prepare.make_tiny_backbone import build_tiny_backbone
 
-    data = tmp_path / "syn"
-    build_dataset(data, num_motions=40, seed=1, progress=False)
-    build_tiny_backbone(tmp_path / "bb", tokenizer="bpe", data_root=data, hidden_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, num_key_value_heads=2, intermediate_size=128, verbose=False,
-                        bench=False, pretrain_steps=50)
+    data, _ = build_tiny_lm_assets(tmp_path, num_motions=40, seed=1, pretrain_steps=50)
     train_vq.main(["--data-root", str(data), "--out-dir", str(tmp_path), "--exp-name", "vq", "--batch-size", "8",
                    "--total-iter", "4", "--eval-iter", "4", "--no-progress", "--nb-code", "32", "--code-dim", "16",
                    "--output-emb-width", "16", "--width", "16", "--depth", "1"])

@@ -236,10 +236,18 @@ def mean_std(arrays: Iterable[np.ndarray], joints_num: int, feat_bias: float = 1
     for key in ("root_rot_vel", "root_lin_vel", "root_y", "ric", "rot6d", "local_vel", "foot_contact"):
         sl = s[key]
         std[sl] = std[sl].mean()
+    return mean.astype(np.float32), apply_feat_bias(std, feat_bias, joints_num).astype(np.float32), skipped
+
+
+def apply_feat_bias(std: np.ndarray, feat_bias: float, joints_num: int | None = None) -> np.ndarray:
+    """A copy of ``std`` with the root [0:4] and foot-contact groups divided by ``feat_bias``
+    (§1.10b; 25 gives the evaluator/VQVAEV3 meta statistics from a dataset's Std.npy)."""
+    out = np.array(std, dtype=np.float64, copy=True)
     if feat_bias != 1.0:
-        std[0:4] /= feat_bias
-        std[s["foot_contact"]] /= feat_bias
-    return mean.astype(np.float32), std.astype(np.float32), skipped
+        contacts = feature_slices(joints_num or spec_for_feature_dim(out.shape[-1]).joints_num)["foot_contact"]
+        out[..., 0:4] /= feat_bias
+        out[..., contacts] /= feat_bias
+    return out
 
 
 def mirror_joints(joints: np.ndarray, spec: SkeletonSpec = T2M) -> np.ndarray:
