@@ -260,6 +260,20 @@ class RewardAdapter:
         return score.components
 
 
+class ComScorer:
+    """Chain-of-Motion ranking during rollouts: the 'com' composite on the model inputs only
+    (t2m: the prompt caption; m2t: the input motion codes) — never the reference caption."""
+
+    def __init__(self, composite):
+        self.composite = composite
+
+    def __call__(self, task, inputs, outputs):
+        batch = self.composite.make_batch(task, [o["text"] for o in outputs],
+                                          captions=list(inputs) if task == "t2m" else None,
+                                          input_codes=list(inputs) if task == "m2t" else None)
+        return self.composite.score(batch, len(outputs)).total  # ranking uses the raw weighted total
+
+
 def run_rlvr(args):
     """GRPO from an SFT checkpoint (morl-method.md §4); checkpoints ``motionllm_rlvr_epoch_<n>.pth``."""
     from dataset.dataset_cot import load_cot_records
@@ -290,9 +304,13 @@ def run_rlvr(args):
                      inner_epochs=args.rl_inner_epochs, temperature=args.rl_temperature, top_p=args.rl_top_p,
                      max_new_tokens=args.rl_max_new_tokens, loss_norm=args.rl_loss_norm,
                      component_norm=args.rl_component_norm, micro_batch_size=args.rl_micro_batch_size,
-                     max_grad_norm=args.max_grad_norm)
+                     max_grad_norm=args.max_grad_norm, com_rounds=max(1, args.com_refine_steps))
     reward_fn = RewardAdapter(reward)
-    trainer = GRPOTrainer(model, reward_fn, cfg, weights=reward.weights, lr=args.learning_rate)
+    com_scorer = None
+    if cfg.com_rounds > 1:
+        com = build_rewards(args, task, vq=vq, device=device, purpose="com", decoder=getattr(reward, "decoder", None))
+        com_scorer = ComScorer(com)
+    trainer = GRPOTrainer(model, reward_fn, cfg, weights=reward.weights, lr=args.learning_rate, com_scorer=com_scorer)
     trainer.optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=args.learning_rate, weight_decay=0.0)
     start_epoch, step = 0, 0
     if args.resume and latest.is_file():

@@ -95,6 +95,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--rl-loss-norm", type=str, default="grpo", choices=["grpo", "token", "dr_grpo"])
     g.add_argument("--rl-metrics-jsonl", type=str, default=None, help="also write per-step RL metrics here")
     g.add_argument("--rl-max-prompts", type=int, default=0, help="use at most N prompts per epoch (0 = all)")
+    g.add_argument("--com-refine-steps", type=int, default=0,
+                   help="Chain-of-Motion rollouts: T rounds of --rl-group-size samples (group = G*T), rounds 2..T "
+                        "refine the best plan ranked by the CoM scorer (the original default 2; here opt-in, 0/1 = "
+                        "plain GRPO)")
+    g.add_argument("--com-candidates", type=int, default=8, help="CoM candidates K (eval/demo; in training K = G)")
     from rewards.factory import add_reward_args
     add_reward_args(p)
     g = p.add_argument_group("data")

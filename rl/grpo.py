@@ -14,6 +14,11 @@ One step for B prompts:
 
    ``loss_norm``: ``grpo`` (per-sequence token mean, then mean — the formula above),
    ``token`` (mean over all tokens of the batch), ``dr_grpo`` (token sum / max_new_tokens).
+
+Chain-of-Motion rollouts (``com_rounds`` = T > 1): T rounds of G samples per prompt; from round 2 the
+prompt carries the best reasoning so far (ranked by a scorer that sees only the model inputs) as a
+plan to refine; the group of a prompt holds its G·T samples and each sample's log-probs are taken
+under the prompt it was sampled with.
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ class GRPOConfig:
     micro_batch_size: int = 16
     max_grad_norm: float = 1.0
     adv_eps: float = 1e-4
+    com_rounds: int = 1  # Chain-of-Motion rollouts: rounds of G samples; round r>1 re-prompts with the best plan
 
 
 @dataclass
@@ -125,10 +131,16 @@ def token_logprobs(mllm, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
 class GRPOTrainer:
     """GRPO on a :class:`models.mllm.MotionLLM` with a reference adapter (``ref_<adapter>``)."""
 
-    def __init__(self, mllm, reward_fn, cfg: GRPOConfig, optimizer=None, lr: float = 1e-5, weights=None):
+    def __init__(self, mllm, reward_fn, cfg: GRPOConfig, optimizer=None, lr: float = 1e-5, weights=None,
+                 com_scorer=None):
         """``reward_fn(task, prompts, outputs) -> dict name -> (N,) values`` (reward components of the
         N = B·G outputs; ``prompts`` are the B records given to :meth:`step`, each repeated G times in
-        ``outputs`` order); ``weights``: component weights (default 1 each)."""
+        ``outputs`` order); ``weights``: component weights (default 1 each). ``com_scorer(task, inputs,
+        outputs) -> (N,)`` ranks the candidates of a Chain-of-Motion round; it receives only the model
+        inputs (captions for t2m, motion codes for m2t), never a reference answer."""
+        if cfg.com_rounds > 1 and com_scorer is None:
+            raise ValueError("Chain-of-Motion rollouts (com_rounds > 1) need a com_scorer")
+        self.com_scorer = com_scorer
         self.m, self.reward_fn, self.cfg = mllm, reward_fn, cfg
         self.weights = weights
         self.optimizer = optimizer
@@ -143,11 +155,11 @@ class GRPOTrainer:
         return rec
 
     @torch.no_grad()
-    def rollout(self, task: str, prompts: list) -> Rollout:
+    def rollout(self, task: str, prompts: list, plans: list | None = None) -> Rollout:
         m, cfg = self.m, self.cfg
         t0 = time.time()
         payload = [self.prompt_payload(task, p) for p in prompts]
-        gens = m.generate(task, captions=payload if task == "t2m" else None,
+        gens = m.generate(task, captions=payload if task == "t2m" else None, plans=plans,
                           motion_codes=payload if task == "m2t" else None, num_return_sequences=cfg.group_size,
                           do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p,
                           max_new_tokens=cfg.max_new_tokens, return_full=True)
@@ -178,6 +190,28 @@ class GRPOTrainer:
         if was:
             m.model.train()
 
+    def com_rollouts(self, task: str, prompts: list) -> list:
+        """``com_rounds`` rounds of G samples per prompt (one batched generate call each); from round 2
+        on, each prompt carries the reasoning of its best candidate so far as a plan to refine, the
+        best being chosen by ``com_scorer`` (which never sees a reference)."""
+        segments = [self.rollout(task, prompts)]
+        if self.cfg.com_rounds <= 1:
+            return segments
+        G = self.cfg.group_size
+        inputs = [self.prompt_payload(task, p) for p in prompts]
+        best = [(-float("inf"), None)] * len(prompts)
+        for _ in range(self.cfg.com_rounds - 1):
+            ro = segments[-1]
+            rep = [x for x in inputs for _ in range(G)]
+            scores = np.asarray(self.com_scorer(task, rep, ro.outputs), dtype=np.float64).reshape(len(prompts), G)
+            for i in range(len(prompts)):
+                j = int(scores[i].argmax())
+                if scores[i, j] > best[i][0]:
+                    best[i] = (scores[i, j], ro.outputs[i * G + j]["reasoning"])
+            plans = [b[1] or None for b in best]
+            segments.append(self.rollout(task, prompts, plans=plans))
+        return segments
+
     # ------------------------------------------------------------------ update
     def step(self, task: str, prompts: list) -> dict:
         m, cfg = self.m, self.cfg
@@ -185,33 +219,46 @@ class GRPOTrainer:
         if self.optimizer is None:
             self.optimizer = torch.optim.AdamW(m.trainable_parameters(), lr=self.lr, weight_decay=0.0)
         t0 = time.time()
-        ro = self.rollout(task, prompts)
+        segments = self.com_rollouts(task, prompts)
         t_r = time.time()
-        comps = self.reward_fn(task, ro.prompts, ro.outputs)
-        weights = self.weights or {k: 1.0 for k in comps}
-        comps = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in comps.items() if weights.get(k, 0) != 0}
-        total, adv = combine_advantages(comps, weights, cfg.group_size, cfg.component_norm, cfg.adv_eps)
+        B, G, R = len(prompts), cfg.group_size, len(segments)
+        seg_comps = [self.reward_fn(task, ro.prompts, ro.outputs) for ro in segments]
+        weights = self.weights or {k: 1.0 for k in seg_comps[0]}
+        # a prompt's group holds its samples of every round: (B, R*G) in round order
+        comps = {k: torch.cat([torch.as_tensor(sc[k], dtype=torch.float32).view(B, G) for sc in seg_comps], 1).view(-1)
+                 for k in seg_comps[0] if weights.get(k, 0) != 0}
+        total, adv = combine_advantages(comps, weights, R * G, cfg.component_norm, cfg.adv_eps)
+        adv_seg = adv.view(B, R, G)
         t_rew = time.time()
-        self.score_logprobs(ro)
+        for ro in segments:
+            self.score_logprobs(ro)
         stats = {}
-        N = ro.input_ids.shape[0]
+        N = B * R * G
         for _ in range(cfg.inner_epochs):
             self.optimizer.zero_grad(set_to_none=True)
-            for s in range(0, N, cfg.micro_batch_size):
-                sl = slice(s, s + cfg.micro_batch_size)
-                logp = token_logprobs(m, ro.input_ids[sl], ro.attention_mask[sl], ro.prompt_len, cfg.micro_batch_size)
-                loss, st = policy_loss(logp, ro.old_logp[sl].to(logp.device), ro.ref_logp[sl].to(logp.device),
-                                       adv[sl].to(logp.device), ro.completion_mask[sl].to(logp.device),
-                                       cfg.clip_eps, cfg.kl_coef, cfg.loss_norm, cfg.max_new_tokens)
-                (loss * (min(N, s + cfg.micro_batch_size) - s) / N).backward()
-                for k, v in st.items():
-                    stats[k] = stats.get(k, 0.0) + v * (min(N, s + cfg.micro_batch_size) - s) / N / cfg.inner_epochs
-                stats["loss"] = stats.get("loss", 0.0) + loss.item() * (min(N, s + cfg.micro_batch_size) - s) / N / cfg.inner_epochs
+            for r, ro in enumerate(segments):
+                a_r = adv_seg[:, r].reshape(-1)
+                n_r = ro.input_ids.shape[0]
+                for s in range(0, n_r, cfg.micro_batch_size):
+                    sl = slice(s, s + cfg.micro_batch_size)
+                    k_sl = min(n_r, s + cfg.micro_batch_size) - s
+                    logp = token_logprobs(m, ro.input_ids[sl], ro.attention_mask[sl], ro.prompt_len,
+                                          cfg.micro_batch_size)
+                    loss, st = policy_loss(logp, ro.old_logp[sl].to(logp.device), ro.ref_logp[sl].to(logp.device),
+                                           a_r[sl].to(logp.device), ro.completion_mask[sl].to(logp.device),
+                                           cfg.clip_eps, cfg.kl_coef, cfg.loss_norm, cfg.max_new_tokens)
+                    (loss * k_sl / N).backward()
+                    for k, v in st.items():
+                        stats[k] = stats.get(k, 0.0) + v * k_sl / N / cfg.inner_epochs
+                    stats["loss"] = stats.get("loss", 0.0) + loss.item() * k_sl / N / cfg.inner_epochs
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(m.trainable_parameters(), cfg.max_grad_norm)
             self.optimizer.step()
         dt = time.time() - t0
-        lens = ro.completion_mask.sum(1).float()
+        ro = segments[0]
+        lens = torch.cat([s.completion_mask.sum(1).float() for s in segments])
+        ro.meta["gen_tokens"] = sum(s.meta["gen_tokens"] for s in segments)
+        ro.outputs = [o for s in segments for o in s.outputs]
         out = {"reward/total_mean": float(total.mean()), "reward/total_std": float(total.std(unbiased=False)),
                "response_len": float(lens.mean()), "rollout_tokens_per_s": ro.meta["gen_tokens"] / max(t_r - t0, 1e-9),
                "step_s": dt, "rollout_s": t_r - t0, "reward_s": t_rew - t_r, **stats}
@@ -219,4 +266,5 @@ class GRPOTrainer:
             out[f"reward/{k}_mean"] = float(v.mean())
             out[f"reward/{k}_std"] = float(v.std(unbiased=False))
         out["well_formed"] = float(np.mean([o["well_formed"] for o in ro.outputs]))
+        out["group_size_effective"] = R * G
         return out

@@ -138,3 +138,32 @@ def test_toy_rl_raises_reward_with_one_generate_call_per_step(sft_model):
     assert calls["n"] == 15  # one batched generate call per GRPO step (4 prompts x 6 samples)
     assert np.mean(hist[-3:]) > np.mean(hist[:3]) + 0.2
     assert st["kl"] >= 0 and 0 <= st["clip_frac"] <= 1 and st["response_len"] > 0
+
+
+def test_chain_of_motion_rollouts(sft_model):
+    """com_rounds=2: two batched generate calls per step, round 2 re-prompts with the best plan, the
+    group holds 2G samples, and the CoM scorer only sees the model inputs."""
+    from models.mllm import MotionLLM
+    torch.manual_seed(0)
+    m = MotionLLM.from_checkpoint(sft_model[0], dtype="fp32")
+    m.add_reference("t2m")
+    plans_seen, calls = [], {"n": 0}
+    orig_generate = m.generate
+
+    def spy(task, captions=None, motion_codes=None, plans=None, **kw):
+        calls["n"] += 1
+        plans_seen.append(plans)
+        return orig_generate(task, captions=captions, motion_codes=motion_codes, plans=plans, **kw)
+    m.generate = spy
+
+    def scorer(task, inputs, outputs):
+        assert all(isinstance(x, str) for x in inputs)  # captions only: no record, no reference answer
+        return [len(o["motion_codes"]) for o in outputs]
+    records = [{"caption": f"a person moves {i}.", "answer": "SECRET", "motion_tokens": [1, 2]} for i in range(3)]
+    cfg = GRPOConfig(group_size=4, max_new_tokens=24, com_rounds=2, temperature=0.8)
+    trainer = GRPOTrainer(m, _target_code_reward, cfg, lr=1e-3, com_scorer=scorer)
+    st = trainer.step("t2m", records)
+    assert calls["n"] == 2 and plans_seen[0] is None and len(plans_seen[1]) == 3
+    assert st["group_size_effective"] == 8 and np.isfinite(st["loss"])
+    with pytest.raises(ValueError, match="com_scorer"):
+        GRPOTrainer(m, _target_code_reward, cfg)

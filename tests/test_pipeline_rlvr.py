@@ -46,7 +46,8 @@ def test_sft_then_rlvr_chain(tmp_path):
         assert k in rec, k
     assert any(k.startswith("reward/phys") for k in rec) and any(k.startswith("reward/align") for k in rec)
     # resume: a second epoch continues from motionllm_rlvr_latest.pth (step count carries on)
-    res = train_mllm.main(rl + ["--rl-epochs", "2", "--resume"])
+    res = train_mllm.main(rl + ["--rl-epochs", "2", "--resume", "--com-refine-steps", "2"])  # with CoM rollouts
     assert res["steps"] == 4 and len(res["epochs"]) == 1 and (run / "motionllm_rlvr_epoch_1.pth").is_file()
+    assert res["epochs"][0]["group_size_effective"] == 6
     steps = [json.loads(ln)["step"] for ln in (tmp_path / "rl_metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
