@@ -63,6 +63,15 @@ def stages(args):
                  "--cot-train-jsonl", str(cot / "m2t_train.jsonl"), "--cot-val-jsonl", str(cot / "m2t_val.jsonl"),
                  "--exp-name", "morl_sft_m2t", "--out-dir", str(exp),
                  "--init-ckpt", str(exp / "morl_sft_t2m" / "motionllm_t2m_best.pth"), *sft_common]},
+        {"name": "RLVR t2m", "output": exp / "morl_rlvr_t2m" / "motionllm_rlvr_epoch_0.pth",
+         "cmd": [py, "train_mllm.py", "--train-stage", "rlvr", "--training-task", "t2m",
+                 "--cot-train-jsonl", str(cot / "t2m_train.jsonl"), "--exp-name", "morl_rlvr_t2m", "--out-dir", str(exp),
+                 "--rl-reference-ckpt", str(exp / "morl_sft_m2t" / "motionllm_m2t_best.pth"),
+                 "--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning", "--rl-epochs", "1",
+                 "--rl-max-prompts", str(args.rl_prompts), "--rl-batch-size", "4", "--rl-group-size", "4",
+                 "--rl-max-new-tokens", "160", "--learning-rate", "1e-4",
+                 "--reward-dataset-opt-path", str(evaluator / "t2m" / "text_mot_match"),
+                 "--reward-glove-path", str(data / "glove"), "--nli-model-name", "none"]},
         {"name": "render a sample", "output": exp / "quickstart" / f"{sample}.gif",
          "cmd": lambda: [py, "-m", "utils.plot_script", str(data / "new_joint_vecs" / f"{sample}.npy"),
                          str(exp / "quickstart" / f"{sample}.gif"), "--dataset", "t2m", "--title",
@@ -77,6 +86,7 @@ def main(argv=None):
     ap.add_argument("--num-motions", type=int, default=800)
     ap.add_argument("--vq-iters", type=int, default=3000)
     ap.add_argument("--evaluator-epochs", type=int, default=15)
+    ap.add_argument("--rl-prompts", type=int, default=64, help="prompts of the RLVR stage (one epoch)")
     ap.add_argument("--only", nargs="+", default=None, help="run only these stages (names as printed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
