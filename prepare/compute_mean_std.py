@@ -12,7 +12,6 @@ the root and foot-contact std by 25, as the official evaluator/VQ meta statistic
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -23,14 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from utils.io import atomic_save_npy  # noqa: E402
 from utils.motion_process import mean_std  # noqa: E402
 from utils.paramUtil import spec_for_feature_dim  # noqa: E402
-
-
-def _atomic_save(path: Path, arr: np.ndarray):
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, arr)
-    os.replace(tmp, path)
 
 
 def compute(data_root, split="all", evaluator_style=False, out=None, progress=True):
@@ -59,8 +53,8 @@ def compute(data_root, split="all", evaluator_style=False, out=None, progress=Tr
     out = Path(out) if out else root
     out.mkdir(parents=True, exist_ok=True)
     names = ("mean.npy", "std.npy") if evaluator_style else ("Mean.npy", "Std.npy")
-    _atomic_save(out / names[0], mean)
-    _atomic_save(out / names[1], std)
+    atomic_save_npy(out / names[0], mean)
+    atomic_save_npy(out / names[1], std)
     return {"clips": len(ids), "skipped_nan": skipped, "out": str(out), "files": list(names)}
 
 

@@ -19,6 +19,8 @@ m2t: the input codes) is decoded lazily, **once per batch**, by a shared :class:
 """
 from __future__ import annotations
 
+import abc
+
 import logging
 import time
 from collections import OrderedDict
@@ -346,14 +348,15 @@ def motion_from_features(features, joints_num: Optional[int] = None, repair_yaw:
 
 
 # ============================================================================ reward base
-class Reward:
+class Reward(abc.ABC):
     """Base class: ``name``, ``tasks``, ``score(batch) -> RewardOutput``."""
 
     name: str = "reward"
     tasks: tuple = TASKS
 
-    def score(self, batch: RewardBatch) -> RewardOutput:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def score(self, batch: RewardBatch) -> RewardOutput:
+        """One value per candidate (and per-term components)."""
 
     def applicable(self, batch: RewardBatch) -> np.ndarray:
         return np.array([t in self.tasks for t in batch.tasks], dtype=bool)

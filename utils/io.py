@@ -1,6 +1,7 @@
 """Atomic writes and safe checkpoint loading shared by every script."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -26,31 +27,31 @@ def _tmp_path(path: Path) -> Path:
     return Path(tmp)
 
 
-def atomic_torch_save(obj, path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+@contextlib.contextmanager
+def _atomic(path):
+    """Yield a temporary path beside ``path``; rename it over ``path`` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(path)
     try:
-        torch.save(obj, tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    return path
+
+
+def atomic_torch_save(obj, path) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    with _atomic(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
 
 
 def atomic_write_text(path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
+    with _atomic(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 def atomic_write_json(path, obj, indent: int = 1) -> Path:
@@ -59,17 +60,10 @@ def atomic_write_json(path, obj, indent: int = 1) -> Path:
 
 def atomic_save_npy(path, arr) -> Path:
     import numpy as np
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
+    with _atomic(path) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, arr)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 def _json_default(o):
