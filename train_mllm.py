@@ -109,14 +109,18 @@ def evaluate_loss(model: MotionLLM, encoded, args, device) -> dict:
     return {"val/loss": tot / max(n, 1), "val/acc": acc / max(n, 1), "val/answer_acc": ans_acc / max(n, 1)}
 
 
+def setup_run(args):
+    """Seed, device, task and the run folder shared by both stages."""
+    seed_everything(args.seed)
+    exp_dir = Path(args.out_dir) / args.exp_name
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    return resolve_device(args.device), args.training_task, exp_dir
+
+
 def run_sft(args):
     from dataset.dataset_cot import load_cot_records
 
-    seed_everything(args.seed)
-    device = resolve_device(args.device)
-    task = args.training_task
-    exp_dir = Path(args.out_dir) / args.exp_name
-    exp_dir.mkdir(parents=True, exist_ok=True)
+    device, task, exp_dir = setup_run(args)
     latest, best_path = exp_dir / f"motionllm_{task}_latest.pth", exp_dir / f"motionllm_{task}_best.pth"
     nb_code = resolve_nb_code(args)
 
@@ -280,11 +284,7 @@ def run_rlvr(args):
     from rewards.factory import build_rewards
     from rl.grpo import GRPOConfig, GRPOTrainer
 
-    seed_everything(args.seed)
-    device = resolve_device(args.device)
-    task = args.training_task
-    exp_dir = Path(args.out_dir) / args.exp_name
-    exp_dir.mkdir(parents=True, exist_ok=True)
+    device, task, exp_dir = setup_run(args)
     latest = exp_dir / "motionllm_rlvr_latest.pth"
     model = MotionLLM.from_checkpoint(args.rl_reference_ckpt, device=device, llm_backbone=None, dtype=args.dtype,
                                       gradient_checkpointing=args.gradient_checkpointing)
