@@ -349,7 +349,8 @@ def run_rlvr(args):
             ep.append(st)
             bar.update(1)
             bar.set_postfix(reward=f"{st['reward/total_mean']:.3f}", kl=f"{st['kl']:.4f}")
-        summary = {k: float(np.mean([e[k] for e in ep])) for k in ep[0] if isinstance(ep[0][k], (int, float))}
+        keys = {k for e in ep for k, v in e.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        summary = {k: float(np.mean([e[k] for e in ep if k in e])) for k in sorted(keys)}
         history.append(summary)
         logger.log({f"epoch/{k}": v for k, v in summary.items()}, step=step)
         model.save(exp_dir / f"motionllm_rlvr_epoch_{epoch}.pth", {"epoch": epoch, "step": step, "task": task})
