@@ -181,14 +181,9 @@ class GRPOTrainer:
     @torch.no_grad()
     def score_logprobs(self, ro: Rollout):
         m = self.m
-        adapter = m.active
-        was = m.model.training
-        m.model.eval()  # no dropout for the sampling-policy and reference log-probs
         ro.old_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, self.cfg.micro_batch_size)
-        with m.using_adapter(m.reference_name(adapter)):
+        with m.using_adapter(m.reference_name(m.active)):
             ro.ref_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, self.cfg.micro_batch_size)
-        if was:
-            m.model.train()
 
     def com_rollouts(self, task: str, prompts: list) -> list:
         """``com_rounds`` rounds of G samples per prompt (one batched generate call each); from round 2
@@ -216,6 +211,10 @@ class GRPOTrainer:
     def step(self, task: str, prompts: list) -> dict:
         m, cfg = self.m, self.cfg
         m.set_task(task)
+        # dropout off for the whole step (as TRL does): the ratio to the sampling policy is exactly 1
+        # and the KL to the reference exactly 0 before the first update; gradients still flow
+        was_training = m.model.training
+        m.model.eval()
         if self.optimizer is None:
             self.optimizer = torch.optim.AdamW(m.trainable_parameters(), lr=self.lr, weight_decay=0.0)
         t0 = time.time()
@@ -267,4 +266,6 @@ class GRPOTrainer:
             out[f"reward/{k}_std"] = float(v.std(unbiased=False))
         out["well_formed"] = float(np.mean([o["well_formed"] for o in ro.outputs]))
         out["group_size_effective"] = R * G
+        if was_training:
+            m.model.train()
         return out

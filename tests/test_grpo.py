@@ -167,3 +167,20 @@ def test_chain_of_motion_rollouts(sft_model):
     assert st["group_size_effective"] == 8 and np.isfinite(st["loss"])
     with pytest.raises(ValueError, match="com_scorer"):
         GRPOTrainer(m, _target_code_reward, cfg)
+
+
+def test_first_update_starts_at_ratio_one_and_zero_kl(sft_model):
+    """With LoRA dropout in the adapter, the step still compares like with like: before the first update
+    the ratio to the sampling policy is 1 (no clipping) and the KL to the reference 0."""
+    from models.mllm import MotionLLM
+    torch.manual_seed(0)
+    m = MotionLLM.from_checkpoint(sft_model[0], dtype="fp32")
+    for mod in m.model.modules():  # make sure dropout would matter if it were active
+        if isinstance(mod, torch.nn.Dropout):
+            mod.p = 0.3
+    m.add_reference("t2m")
+    m.model.train()
+    cfg = GRPOConfig(group_size=4, max_new_tokens=24, inner_epochs=1, temperature=0.8)
+    st = GRPOTrainer(m, _target_code_reward, cfg, lr=1e-3).step("t2m", ["a person moves 1.", "a person moves 2."])
+    assert st["kl"] < 1e-6 and st["clip_frac"] == 0.0 and abs(st["ratio_mean"] - 1) < 1e-5
+    assert m.model.training  # the caller's mode is restored
