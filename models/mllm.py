@@ -354,6 +354,13 @@ class MotionLLM(torch.nn.Module):
         cfg = MLLMConfig(**json.loads(ckpt["config_json"]))
         if llm_backbone:
             cfg.llm_backbone = llm_backbone
+        else:  # a relative local backbone folder is found again from the checkpoint's location
+            rel = Path(cfg.llm_backbone)
+            if not rel.is_absolute() and not rel.exists():
+                for base in Path(path).resolve().parents:
+                    if (base / rel / "config.json").is_file():
+                        cfg.llm_backbone = str(base / rel)
+                        break
         model = cls(cfg, device=device, dtype=dtype, **kw)
         for name, state in ckpt["adapters"].items():
             model.load_adapter_state(name, state)

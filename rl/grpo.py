@@ -192,19 +192,15 @@ class GRPOTrainer:
         segments = [self.rollout(task, prompts)]
         if self.cfg.com_rounds <= 1:
             return segments
+        from models.com import update_best
         G = self.cfg.group_size
         inputs = [self.prompt_payload(task, p) for p in prompts]
-        best = [(-float("inf"), None)] * len(prompts)
+        best: list = [None] * len(prompts)
         for _ in range(self.cfg.com_rounds - 1):
             ro = segments[-1]
             rep = [x for x in inputs for _ in range(G)]
-            scores = np.asarray(self.com_scorer(task, rep, ro.outputs), dtype=np.float64).reshape(len(prompts), G)
-            for i in range(len(prompts)):
-                j = int(scores[i].argmax())
-                if scores[i, j] > best[i][0]:
-                    best[i] = (scores[i, j], ro.outputs[i * G + j]["reasoning"])
-            plans = [b[1] or None for b in best]
-            segments.append(self.rollout(task, prompts, plans=plans))
+            best = update_best(best, self.com_scorer(task, rep, ro.outputs), ro.outputs, G)
+            segments.append(self.rollout(task, prompts, plans=[b[1]["reasoning"] or None for b in best]))
         return segments
 
     # ------------------------------------------------------------------ update

@@ -2,6 +2,8 @@
 reading what the previous one wrote."""
 import json
 
+import numpy as np
+
 import torch
 
 
@@ -51,3 +53,22 @@ def test_sft_then_rlvr_chain(tmp_path):
     assert res["epochs"][0]["group_size_effective"] == 6
     steps = [json.loads(ln)["step"] for ln in (tmp_path / "rl_metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
+
+    # evaluation of the RLVR checkpoint: t2m (with Chain-of-Motion) and m2t, JSON + Markdown written
+    import eval_mllm
+    ev = ["--eval-ckpt", str(run / "motionllm_rlvr_epoch_1.pth"), "--vq-ckpt", str(vq), "--data-root", str(data),
+          "--evaluator-dir", str(tmp_path / "ev" / "t2m" / "text_mot_match"), "--glove-dir", str(data / "glove"),
+          "--split", "train", "--max-items", "32", "--max-new-tokens", "40", "--no-progress", "--device", "cpu",
+          "--out-dir", str(tmp_path), "--exp-name", "eval", "--no-bertscore"]
+    res = eval_mllm.main(ev + ["--eval-task", "t2m", "--replications", "1", "--mm-num-samples", "4",
+                               "--mm-num-repeats", "3", "--mm-num-times", "2", "--use-com", "--com-candidates", "2",
+                               "--com-refine-steps", "2", "--nli-model-name", "none"])
+    gen = res["results"]["generated"]
+    for k in ("R_precision_top1", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality"):
+        assert np.isfinite(gen[k]["mean"]), k
+    assert (tmp_path / "eval" / "eval_t2m_com.json").is_file() and (tmp_path / "eval" / "eval_t2m_com.md").is_file()
+    assert "never sees the reference" in res["meta"]["com_scorer"]
+    res = eval_mllm.main(ev + ["--eval-task", "m2t"])
+    nlg = res["results"]["nlg"]
+    assert all(np.isfinite(nlg[k]) for k in ("bleu_1", "bleu_4", "rouge_l", "cider"))
+    assert np.isfinite(res["results"]["matching"]["MM_Dist"]) and (tmp_path / "eval" / "eval_m2t.md").is_file()

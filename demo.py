@@ -1,0 +1,426 @@
+#!/usr/bin/env python
+"""MoRL demo: text -> motion and motion -> caption with a trained MotionLLM checkpoint.
+
+Text to motion (all prompts in one batched ``generate`` call):
+
+    python demo.py --model-ckpt experiments/morl_sft_t2m/motionllm_t2m_best.pth \\
+        --vq-ckpt experiments/vq/net_last.pth --text "a person walks forward." [--text ...] \\
+        [--text-file prompts.txt] [--save-dir ./demo] [--mp4]
+
+  writes, per prompt ``i`` that produced motion codes, into ``--save-dir``:
+  ``<i>_<slug>.npy`` (joints (T, J, 3)), ``<i>_<slug>_features.npy`` (de-normalised features),
+  ``<i>_<slug>.gif`` (``.mp4`` with ``--mp4`` when ffmpeg exists), ``<i>_<slug>.bvh``; plus
+  ``results.json`` for every prompt. A generation without motion codes is reported and counted.
+
+Motion to caption:
+
+    python demo.py --model-ckpt CKPT --vq-ckpt VQ --motion clip.npy [--motion other.npy]
+
+  ``clip.npy`` holds raw (un-normalised) features (T, 263) / (T, 251 for kit) or joints
+  (T, 22, 3) / (T, 21, 3); joints are converted with ``utils.motion_process.extract_features``.
+
+Chain-of-Motion (``--use-com``) is used when ``models/com.py`` provides it; otherwise a message
+says so and plain decoding is used. Missing assets stop the demo with exit code 2 and one line.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import inspect
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+JOINTS_NUM = {"t2m": 22, "kit": 21}
+FEATURE_DIM = {"t2m": 263, "kit": 251}
+COM_FUNCTION_NAMES = ("chain_of_motion", "com_generate", "generate_with_com")
+
+
+class DemoError(Exception):
+    """A user-facing problem (missing file, bad shape, ...): one line, exit code 2."""
+
+
+# ============================================================================ CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="MoRL demo: text -> motion, motion -> caption",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model-ckpt", "--eval-ckpt", dest="model_ckpt", default="ckpt/motionllm.pth",
+                   help="MotionLLM checkpoint (train_mllm.py output); --eval-ckpt is an alias")
+    p.add_argument("--vq-ckpt", default=None, help="VQ-VAE checkpoint (its run folder holds meta/mean.npy, std.npy)")
+    p.add_argument("--meta-dir", default=None, help="folder with the VQ normalisation mean.npy/std.npy "
+                   "(default: <vq run>/meta)")
+    p.add_argument("--save-dir", default="./demo", help="output folder")
+    p.add_argument("--device", default="auto", help="torch device; 'auto' (or an unavailable cuda) -> cuda:0 if "
+                   "available, else cpu")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="LLM dtype")
+    p.add_argument("--llm-backbone", default=None, help="override the backbone path/id stored in the checkpoint")
+    p.add_argument("--dataname", default="t2m", choices=["t2m", "kit"], help="skeleton / feature layout")
+    # inputs
+    p.add_argument("--text", action="append", default=[], help="text prompt (repeatable) -> motion")
+    p.add_argument("--text-file", default=None, help="file with one prompt per line (# comments skipped)")
+    p.add_argument("--motion", action="append", default=[], help=".npy features (T, 263) or joints (T, 22, 3) "
+                   "-> caption (repeatable)")
+    # generation
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=123)
+    # Chain-of-Motion
+    p.add_argument("--use-com", action="store_true", help="Chain-of-Motion decoding (when models/com.py exists)")
+    p.add_argument("--com-candidates", type=int, default=8, help="CoM candidates k")
+    p.add_argument("--com-refine-steps", type=int, default=2, help="CoM refinement rounds t")
+    from rewards.factory import add_reward_args
+    add_reward_args(p)  # the CoM scorer's rewards (used only with --use-com)
+    # output
+    p.add_argument("--mp4", action="store_true", help="write .mp4 instead of .gif (needs ffmpeg)")
+    p.add_argument("--no-render", action="store_true", help="skip the animation")
+    p.add_argument("--no-bvh", action="store_true", help="skip the BVH export")
+    p.add_argument("--render-max-frames", type=int, default=None, help="cap the frames of the animation")
+    return p
+
+
+# ============================================================================ helpers
+def slugify(text: str, max_len: int = 40) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    slug = "_".join(words)[:max_len].strip("_")
+    return slug or "prompt"
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def read_prompts(args) -> list:
+    prompts = [t.strip() for t in args.text if t and t.strip()]
+    if args.text_file:
+        path = Path(args.text_file)
+        if not path.is_file():
+            raise DemoError(f"--text-file: file not found: {path}")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                prompts.append(line)
+        if not prompts:
+            raise DemoError(f"--text-file: no prompts in {path}")
+    return prompts
+
+
+def pick_device(name: str) -> torch.device:
+    from utils.device import resolve_device
+    try:
+        return resolve_device(name)
+    except RuntimeError as exc:  # the original demo falls back to cpu when cuda is missing
+        print(f"[demo] {exc}; falling back to cpu")
+        return torch.device("cpu")
+
+
+def check_model_ckpt(args) -> Path:
+    ckpt = Path(args.model_ckpt)
+    if not ckpt.is_file():
+        raise DemoError(f"--model-ckpt: checkpoint not found: {ckpt}")
+    return ckpt
+
+
+def load_vq_assets(args):
+    """(vq, mean, std) from --vq-ckpt (and its meta/ statistics), checked against --dataname."""
+    if not args.vq_ckpt:
+        raise DemoError("--vq-ckpt is required (the VQ-VAE that decodes/encodes the motion tokens)")
+    vq_path = Path(args.vq_ckpt)
+    if not vq_path.is_file():
+        raise DemoError(f"--vq-ckpt: VQ-VAE checkpoint not found: {vq_path}")
+    from prepare.tokenize_dataset import load_vq_with_stats
+    try:
+        vq, mean, std = load_vq_with_stats(vq_path, device="cpu", meta_dir=args.meta_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise DemoError(f"--vq-ckpt {vq_path}: {one_line(exc)}") from exc
+    if vq.input_dim != FEATURE_DIM[args.dataname]:
+        raise DemoError(f"--vq-ckpt {vq_path}: feature width {vq.input_dim} does not match --dataname "
+                        f"{args.dataname} ({FEATURE_DIM[args.dataname]})")
+    vq.eval()
+    return vq, np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
+
+
+def load_model(args, device, vq):
+    """The MotionLLM of --model-ckpt; its motion vocabulary must match the VQ codebook."""
+    ckpt = check_model_ckpt(args)
+    from models.mllm import MotionLLM
+    try:
+        model = MotionLLM.from_checkpoint(ckpt, device=device, llm_backbone=args.llm_backbone, dtype=args.dtype)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise DemoError(f"--model-ckpt {ckpt}: cannot load ({one_line(exc, 240)}); "
+                        "pass --llm-backbone if the backbone moved") from exc
+    if vq.nb_code != model.cfg.nb_code:
+        raise DemoError(f"--vq-ckpt {args.vq_ckpt}: codebook size {vq.nb_code} != {model.cfg.nb_code} motion tokens "
+                        f"of --model-ckpt {ckpt}")
+    return model
+
+
+def find_com():
+    """The CoM entry point of ``models/com.py`` or None (checked with importlib, never raises)."""
+    try:
+        if importlib.util.find_spec("models.com") is None:
+            return None
+        mod = importlib.import_module("models.com")
+    except Exception as exc:  # noqa: BLE001 - a broken module must not stop the demo
+        print(f"[demo] models/com.py could not be imported ({one_line(exc)})")
+        return None
+    for name in COM_FUNCTION_NAMES:
+        fn = getattr(mod, name, None)
+        if callable(fn):
+            return fn
+    return None
+
+
+def build_com_scorer(args, task, vq_stats, device):
+    """CoM ranking on the model inputs only (the 'com' reward composite). A missing text-motion
+    evaluator drops the alignment term (with a message) instead of stopping the demo."""
+    from rewards.factory import build_rewards
+    from train_mllm import ComScorer
+    try:
+        return ComScorer(build_rewards(args, task, vq=vq_stats, device=device, purpose="com")), "com rewards"
+    except (FileNotFoundError, OSError) as exc:
+        if not args.reward_align_weight:
+            raise
+        print(f"[demo] CoM: text-motion alignment reward unavailable ({one_line(exc, 200)}); ranking without it")
+    ns = argparse.Namespace(**{**vars(args), "reward_align_weight": 0.0})
+    return ComScorer(build_rewards(ns, task, vq=vq_stats, device=device, purpose="com")), "com rewards without align"
+
+
+def call_com(fn, model, task, inputs, scorer, args, gen_kw):
+    """Call the CoM function with the keyword arguments its signature accepts."""
+    offered = {"mllm": model, "model": model, "task": task, "inputs": inputs, "scorer": scorer,
+               "candidates": args.com_candidates, "rounds": args.com_refine_steps,
+               "refine_steps": args.com_refine_steps, **gen_kw}
+    offered["captions" if task == "t2m" else "motion_codes"] = inputs
+    params = inspect.signature(fn).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        offered = {k: v for k, v in offered.items() if k in params}
+    out = fn(**offered)
+    stats = {}
+    if isinstance(out, tuple):
+        out, stats = out[0], (out[1] if len(out) > 1 and isinstance(out[1], dict) else {})
+    if not isinstance(out, list) or len(out) != len(inputs) or not all(isinstance(o, dict) for o in out):
+        raise TypeError("expected one result dict per input")
+    return out, stats
+
+
+def generate(model, task, inputs, args, vq_stats=None) -> tuple:
+    """(outputs, com_info): one batched generate call (or CoM when asked for and available)."""
+    gen_kw = dict(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
+    com = {"requested": bool(args.use_com), "used": False}
+    if args.use_com:
+        fn = find_com()
+        if fn is None:
+            print("[demo] Chain-of-Motion is not available yet (models/com.py does not provide it); "
+                  "continuing with plain decoding")
+            com["note"] = "not available"
+        else:
+            try:
+                scorer, scorer_name = build_com_scorer(args, task, vq_stats, model.device)
+                out, stats = call_com(fn, model, task, inputs, scorer, args, gen_kw)
+                com.update(used=True, function=fn.__name__, candidates=args.com_candidates,
+                           refine_steps=args.com_refine_steps, scorer=scorer_name, stats=stats)
+                print(f"[demo] Chain-of-Motion: K={args.com_candidates}, T={args.com_refine_steps} ({scorer_name})")
+                return out, com
+            except Exception as exc:  # noqa: BLE001 - fall back rather than lose the run
+                print(f"[demo] Chain-of-Motion failed ({one_line(exc)}); continuing with plain decoding")
+                com["note"] = f"failed: {one_line(exc)}"
+    key = "captions" if task == "t2m" else "motion_codes"
+    return model.generate(task, num_return_sequences=1, do_sample=args.do_sample, **{key: inputs}, **gen_kw), com
+
+
+@torch.no_grad()
+def codes_to_motion(vq, mean, std, codes, dataname="t2m"):
+    """Motion codes -> (de-normalised features (T, D), joints (T, J, 3))."""
+    from utils.motion_process import recover_from_ric
+    if not codes:
+        raise ValueError("no motion codes to decode")
+    x = torch.as_tensor([list(codes)], dtype=torch.long)
+    feats = vq.decode(x)[0].float().cpu().numpy()
+    feats = (feats * std + mean).astype(np.float32)
+    joints = np.asarray(recover_from_ric(feats, JOINTS_NUM[dataname]), dtype=np.float32)
+    return feats, joints
+
+
+def write_motion(save_dir, stem, feats, joints, title="", dataname="t2m", render=True, mp4=False, bvh=True,
+                 max_frames=None) -> dict:
+    """Write ``<stem>.npy`` (joints), ``<stem>_features.npy``, the animation and the BVH; returns
+    {kind: path} (rendering/BVH problems are reported under 'errors', never raised)."""
+    save_dir = Path(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    files, errors = {}, {}
+    np.save(save_dir / f"{stem}.npy", joints)
+    files["joints"] = str(save_dir / f"{stem}.npy")
+    np.save(save_dir / f"{stem}_features.npy", feats)
+    files["features"] = str(save_dir / f"{stem}_features.npy")
+    if bvh:
+        try:
+            from utils.bvh import write_bvh
+            files["bvh"] = str(write_bvh(save_dir / f"{stem}.bvh", joints, dataname=dataname))
+        except Exception as exc:  # noqa: BLE001
+            errors["bvh"] = one_line(exc)
+    if render:
+        ext = ".gif"
+        if mp4:
+            if shutil.which("ffmpeg"):
+                ext = ".mp4"
+            else:
+                print("[demo] --mp4: ffmpeg not found on PATH, writing .gif instead")
+        try:
+            from utils.plot_script import render_joints
+            path = render_joints(save_dir / f"{stem}{ext}", joints, title=title, dataname=dataname,
+                                 max_frames=max_frames)
+            files["animation"] = str(path)
+        except Exception as exc:  # noqa: BLE001
+            errors["animation"] = one_line(exc)
+    if errors:
+        files["errors"] = errors
+        for k, v in errors.items():
+            print(f"[demo] could not write the {k} for {stem}: {v}")
+    return files
+
+
+def load_motion_file(path, vq, mean, std, dataname="t2m"):
+    """.npy features (T, D) or joints (T, J, 3) -> (raw features, kind)."""
+    from utils.motion_process import extract_features
+    path = Path(path)
+    if not path.is_file():
+        raise DemoError(f"--motion: file not found: {path}")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise DemoError(f"--motion {path}: cannot read as .npy ({one_line(exc)})") from exc
+    D, J = vq.input_dim, JOINTS_NUM[dataname]
+    if arr.ndim == 2 and arr.shape[1] == D:
+        feats, kind = arr.astype(np.float32), "features"
+    elif arr.ndim == 3 and arr.shape[1:] == (J, 3):
+        try:
+            feats, kind = extract_features(arr.astype(np.float32), dataname), "joints"
+        except Exception as exc:
+            raise DemoError(f"--motion {path}: cannot extract features from joints ({one_line(exc)})") from exc
+    else:
+        raise DemoError(f"--motion {path}: shape {tuple(arr.shape)} is neither features (T, {D}) nor joints "
+                        f"(T, {J}, 3)")
+    unit = vq.unit_length
+    T = len(feats) - len(feats) % unit
+    if T < unit:
+        raise DemoError(f"--motion {path}: {len(feats)} feature frames, fewer than the VQ unit length {unit}")
+    if not np.isfinite(feats).all():
+        raise DemoError(f"--motion {path}: contains NaN/inf")
+    return feats[:T], kind
+
+
+@torch.no_grad()
+def encode_motion(vq, mean, std, feats) -> list:
+    x = torch.from_numpy((feats - mean) / std).float()[None]
+    return [int(c) for c in vq.encode(x)[0].tolist()]
+
+
+# ============================================================================ modes
+def run_t2m(args, model, vq, mean, std, prompts, save_dir) -> dict:
+    print(f"[demo] text -> motion: {len(prompts)} prompt(s)")
+    outputs, com = generate(model, "t2m", prompts, args, (vq, mean, std))
+    results, missing = [], 0
+    for i, (prompt, out) in enumerate(zip(prompts, outputs)):
+        codes = [int(c) for c in out.get("motion_codes") or []]
+        rec = {"index": i, "prompt": prompt, "reasoning": out.get("reasoning", ""), "codes": codes,
+               "well_formed": bool(out.get("well_formed", False)), "text": out.get("text", ""), "files": {}}
+        print(f"\n[{i}] {prompt}")
+        print(f"    reasoning: {one_line(rec['reasoning']) or '(empty)'}")
+        if not codes:
+            missing += 1
+            rec["status"] = "no_motion"
+            print(f"no motion generated for prompt {i}: {one_line(rec['text']) or '(empty output)'}")
+        else:
+            try:
+                feats, joints = codes_to_motion(vq, mean, std, codes, args.dataname)
+            except Exception as exc:  # noqa: BLE001 - one bad prompt must not lose the others
+                missing += 1
+                rec.update(status="decode_failed", error=one_line(exc))
+                print(f"no motion generated for prompt {i}: decoding failed ({one_line(exc)})")
+            else:
+                stem = f"{i}_{slugify(prompt)}"
+                rec["files"] = write_motion(save_dir, stem, feats, joints, title=prompt, dataname=args.dataname,
+                                            render=not args.no_render, mp4=args.mp4, bvh=not args.no_bvh,
+                                            max_frames=args.render_max_frames)
+                rec.update(status="ok", frames=len(joints))
+                print(f"    {len(codes)} codes -> {len(joints)} frames -> {save_dir / stem}.*")
+        results.append(rec)
+    if missing:
+        print(f"\n[demo] {missing}/{len(prompts)} prompt(s) produced no motion")
+    return {"mode": "t2m", "num_inputs": len(prompts), "num_no_motion": missing, "com": com, "results": results}
+
+
+def run_m2t(args, model, vq, mean, std, motions, loaded) -> dict:
+    codes = [encode_motion(vq, mean, std, f) for f, _ in loaded]
+    print(f"[demo] motion -> caption: {len(motions)} motion(s)")
+    outputs, com = generate(model, "m2t", codes, args, (vq, mean, std))
+    results, empty = [], 0
+    for i, (path, (feats, kind), c, out) in enumerate(zip(motions, loaded, codes, outputs)):
+        caption = (out.get("answer") or "").strip()
+        rec = {"index": i, "motion_file": str(path), "input_kind": kind, "frames": len(feats), "codes": c,
+               "reasoning": out.get("reasoning", ""), "caption": caption,
+               "well_formed": bool(out.get("well_formed", False)), "text": out.get("text", "")}
+        if not caption:
+            empty += 1
+        print(f"\n[{i}] {path} ({kind}, {len(feats)} frames, {len(c)} codes)")
+        print(f"    reasoning: {one_line(rec['reasoning']) or '(empty)'}")
+        print(f"    caption:   {caption or '(no caption generated: ' + (one_line(rec['text']) or 'empty output') + ')'}")
+        results.append(rec)
+    return {"mode": "m2t", "num_inputs": len(motions), "num_no_caption": empty, "com": com, "results": results}
+
+
+def run(args) -> dict:
+    prompts = read_prompts(args)
+    if prompts and args.motion:
+        raise DemoError("give either --text/--text-file (text -> motion) or --motion (motion -> caption), not both")
+    if not prompts and not args.motion:
+        raise DemoError("nothing to do: pass --text/--text-file (text -> motion) or --motion FILE.npy "
+                        "(motion -> caption)")
+    if args.max_new_tokens < 1:
+        raise DemoError("--max-new-tokens must be >= 1")
+    check_model_ckpt(args)  # every asset check before the (slow) model load
+    vq, mean, std = load_vq_assets(args)
+    loaded = [load_motion_file(p, vq, mean, std, args.dataname) for p in args.motion]
+    from utils.device import seed_everything
+    seed_everything(args.seed)
+    device = pick_device(args.device)
+    model = load_model(args, device, vq)
+    save_dir = Path(args.save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    if prompts:
+        res = run_t2m(args, model, vq, mean, std, prompts, save_dir)
+    else:
+        res = run_m2t(args, model, vq, mean, std, args.motion, loaded)
+    res.update(model_ckpt=str(args.model_ckpt), vq_ckpt=str(args.vq_ckpt), dataname=args.dataname,
+               device=str(device), generation={"max_new_tokens": args.max_new_tokens, "do_sample": args.do_sample,
+                                               "temperature": args.temperature, "top_p": args.top_p,
+                                               "seed": args.seed})
+    from utils.io import atomic_write_json
+    atomic_write_json(save_dir / "results.json", res)
+    print(f"\n[demo] results written to {save_dir / 'results.json'}")
+    return res
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except DemoError as exc:
+        print(f"demo.py: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

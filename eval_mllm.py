@@ -1,0 +1,243 @@
+#!/usr/bin/env python
+"""Evaluate MotionLLM on the standard protocols (humanml3d-and-evaluation.md §3–4).
+
+    python eval_mllm.py --eval-task t2m --eval-ckpt experiments/morl_rlvr_t2m/motionllm_rlvr_epoch_2.pth \\
+        --use-com --com-candidates 8 --com-refine-steps 2
+    python eval_mllm.py --eval-task m2t --eval-ckpt ... --vq-ckpt ...
+
+t2m: ``--replications`` passes over the test loader (batch 32, shuffled, drop_last, fresh crops
+and captions); for each batch one batched generation, VQ decode, evaluator embeddings of the GT and
+generated motions from the same batches (the T2M-GPT convention) → R-precision top-1/2/3, FID,
+MM-Dist, diversity; multimodality from ``--mm-num-samples`` captions × ``--mm-num-repeats`` sampled
+generations; a "Real motion" row (GT vs an independent GT pass); mean ± 1.96·std/√n. Generations
+without motion tokens are counted and reported (they are embedded as a 4-frame rest motion, the
+protocol needs one motion per item). m2t: captions generated for each test motion (its VQ codes)
+→ BLEU@1/4, ROUGE-L, CIDEr, BERTScore (``utils.m2t_metrics``) and caption R-precision / MM-Dist
+through the evaluator, with the real-caption row. Results: ``<out-dir>/<exp>/eval_<task>.json`` and
+``eval_<task>.md``; the mean inference time per sample and the device are reported.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from models.mllm import MotionLLM  # noqa: E402
+from utils.device import resolve_device, seed_everything  # noqa: E402
+from utils.io import atomic_write_json, atomic_write_text  # noqa: E402
+from utils.metrics import (aggregate_replications, calculate_diversity, calculate_fid, calculate_multimodality,  # noqa: E402
+                           diversity_times, format_mean_ci, matching_metrics)
+
+
+class Generator:
+    """Batched generation (plain or Chain-of-Motion) with timing and failure counts."""
+
+    def __init__(self, mllm: MotionLLM, args, scorer=None):
+        self.m, self.args, self.scorer = mllm, args, scorer
+        self.seconds, self.samples, self.failures = 0.0, 0, 0
+
+    def __call__(self, task, inputs, sample: bool | None = None, n: int = 1) -> list:
+        a = self.args
+        t0 = time.time()
+        out = []
+        for s in range(0, len(inputs), a.gen_batch_size):
+            chunk = inputs[s:s + a.gen_batch_size]
+            if a.use_com and n == 1:
+                from models.com import chain_of_motion
+                best, _ = chain_of_motion(self.m, task, chunk, self.scorer, a.com_candidates, a.com_refine_steps,
+                                          a.temperature, a.top_p, a.max_new_tokens)
+                out += best
+            else:
+                do_sample = (not a.greedy) if sample is None else sample
+                out += self.m.generate(task, captions=chunk if task == "t2m" else None,
+                                       motion_codes=chunk if task == "m2t" else None, num_return_sequences=n,
+                                       do_sample=do_sample, temperature=a.temperature, top_p=a.top_p,
+                                       max_new_tokens=a.max_new_tokens)
+        self.seconds += time.time() - t0
+        self.samples += len(inputs) * n
+        key = "motion_codes" if task == "t2m" else "answer"
+        self.failures += sum(1 for o in out if not o[key])
+        return out
+
+
+def decode_motions(vq, outputs, max_frames: int = 196) -> list:
+    """Generated codes -> raw feature sequences (≤ max_frames; a failed generation -> 4 rest frames)."""
+    model, mean, std = vq
+    unit = model.unit_length
+    codes = [o["motion_codes"][: max_frames // unit] or [0] for o in outputs]
+    L = max(len(c) for c in codes)
+    batch = torch.full((len(codes), L), -1, dtype=torch.long)
+    for i, c in enumerate(codes):
+        batch[i, :len(c)] = torch.tensor(c)
+    dev = next(model.parameters()).device
+    feats = model.decode(batch.to(dev), torch.tensor([len(c) for c in codes], device=dev)).cpu().numpy()
+    return [feats[i, : len(c) * unit] * std + mean for i, c in enumerate(codes)]
+
+
+def build_scorer(args, task, vq, device):
+    from train_mllm import ComScorer
+    from rewards.factory import build_rewards
+    if args.com_evaluator_dir:
+        args.reward_dataset_opt_path = args.com_evaluator_dir
+    elif not Path(args.reward_dataset_opt_path).exists():  # default: the evaluator of the metrics
+        args.reward_dataset_opt_path = args.evaluator_dir
+    if not Path(args.reward_glove_path).exists():
+        args.reward_glove_path = args.glove_dir
+    return ComScorer(build_rewards(args, task, vq=vq, device=device, purpose="com")), str(args.reward_dataset_opt_path)
+
+
+# ---------------------------------------------------------------------------- t2m
+def eval_t2m(args, mllm, wrapper, wv, vq, gen: Generator) -> dict:
+    from dataset.dataset_TM_eval import get_t2m_eval_loader
+    from utils.eval_t2m import build_eval_dataset, evaluate_real_motion
+
+    ds = build_eval_dataset(wrapper, args.data_root, wv, args.split, args.dataname, args.seed)
+    if args.max_items:
+        ds.items = ds.items[: args.max_items]
+    reps = []
+    for r in tqdm(range(args.replications), desc="t2m replications", disable=args.no_progress):
+        ds.reset_rng(args.seed * 1000 + 2 * r)
+        texts, gts, gens = [], [], []
+        for word_embs, pos_ohot, captions, sent_len, motion, m_len, _ in get_t2m_eval_loader(
+                ds, batch_size=args.batch_size, seed=args.seed * 1000 + 2 * r):
+            outs = gen("t2m", list(captions))
+            raw = decode_motions(vq, outs)
+            t, m = wrapper.get_co_embeddings(word_embs, pos_ohot, sent_len, motion, m_len)
+            texts.append(t.cpu().numpy())
+            gts.append(m.cpu().numpy())
+            gens.append(wrapper.embed_raw_motions(raw).cpu().numpy())
+        texts, gts, gens = map(np.concatenate, (texts, gts, gens))
+        rng = np.random.default_rng([args.seed, r])
+        res = matching_metrics(texts, gens, args.batch_size)
+        res.pop("n")
+        res["FID"] = calculate_fid(gts, gens)
+        res["Diversity"] = calculate_diversity(gens, min(args.diversity_times, diversity_times(len(gens))), rng)
+        if args.mm_num_samples > 0:
+            res["MModality"] = multimodality(args, ds, gen, vq, wrapper, rng)
+        reps.append(res)
+    real = evaluate_real_motion(wrapper, args.data_root, wv, args.split, args.replications, args.seed,
+                                args.dataname, args.batch_size, dataset=ds)
+    return {"generated": aggregate_replications(reps), "real_motion": real, "items": len(ds)}
+
+
+def multimodality(args, ds, gen: Generator, vq, wrapper, rng) -> float:
+    n = min(args.mm_num_samples, len(ds.items))
+    idx = sorted(rng.choice(len(ds.items), n, replace=False))
+    caps = [ds.items[i]["captions"][int(rng.integers(len(ds.items[i]["captions"])))]["caption"] for i in idx]
+    outs = gen("t2m", caps, sample=True, n=args.mm_num_repeats)
+    emb = wrapper.embed_raw_motions(decode_motions(vq, outs)).cpu().numpy()
+    return calculate_multimodality(emb.reshape(n, args.mm_num_repeats, -1),
+                                   min(args.mm_num_times, args.mm_num_repeats), rng)
+
+
+# ---------------------------------------------------------------------------- m2t
+def eval_m2t(args, mllm, wrapper, wv, vq, gen: Generator) -> dict:
+    from dataset.humanml3d import HumanML3DReader
+    from prepare.tokenize_dataset import encode_motions
+    from utils.eval_m2t import m2t_matching
+    from utils.m2t_metrics import compute_m2t_metrics
+
+    reader = HumanML3DReader(args.data_root, args.split, args.dataname, progress=not args.no_progress)
+    items = reader.items[: args.max_items] if args.max_items else reader.items
+    model, mean, std = vq
+    motions = [it["motion"][:196] for it in items]
+    codes = encode_motions(model, motions, mean, std, device=next(model.parameters()).device)
+    outs = gen("m2t", codes)
+    cands = [o["answer"] for o in outs]
+    raw_refs = [[c["caption"] for c in it["captions"]] for it in items]
+    conv = args.m2t_convention
+    # tm2t: processed-word references from the dataset's word/POS tokens; motiongpt: raw captions
+    refs = raw_refs if conv == "motiongpt" else [[c["tokens"] for c in it["captions"]] for it in items]
+    nlg = compute_m2t_metrics(cands, refs, convention=conv, bertscore_model=args.bertscore_model,
+                              compute_bertscore=not args.no_bertscore, device=str(gen.m.device))
+    emb = wrapper.embed_raw_motions(motions).cpu().numpy()
+    out = {"nlg": nlg, "items": len(items)}
+    if len(items) >= args.batch_size:
+        out["matching"] = m2t_matching(wrapper, wv, motions, cands, seed=args.seed, batch_size=args.batch_size,
+                                       motion_embeddings=emb)
+        real_caps = [it["captions"][0]["caption"] for it in items]
+        out["matching_real"] = m2t_matching(wrapper, wv, motions, real_caps, seed=args.seed,
+                                            batch_size=args.batch_size, motion_embeddings=emb)
+    out["samples"] = [{"id": it["name"], "generated": c, "references": r[:3]}
+                      for it, c, r in list(zip(items, cands, raw_refs))[:20]]
+    return out
+
+
+# ---------------------------------------------------------------------------- report
+def markdown(task: str, res: dict, meta: dict) -> str:
+    lines = [f"# MotionLLM {task} evaluation", "", f"checkpoint `{meta['checkpoint']}`, split `{meta['split']}`, "
+             f"{meta['device']}, CoM: {meta['com']}", ""]
+    if task == "t2m":
+        cols = ["R_precision_top1", "R_precision_top2", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality"]
+        lines += ["| | Top-1 | Top-2 | Top-3 | FID | MM-Dist | Diversity | MModality |", "|---" * 8 + "|"]
+        for name, block in (("Real motion", res["real_motion"]), ("MotionLLM", res["generated"])):
+            cells = [format_mean_ci(block[c]["mean"], block[c]["ci"]) if c in block else "–" for c in cols]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    else:
+        n = res["nlg"]
+        lines += ["| | R@1 | R@2 | R@3 | MM-Dist | BLEU@1 | BLEU@4 | ROUGE-L | CIDEr | BERTScore |", "|---" * 10 + "|"]
+        for name, key in (("Real captions", "matching_real"), ("MotionLLM", "matching")):
+            mt = res.get(key, {})
+            r = [f"{mt[k]:.3f}" if k in mt else "–" for k in ("R_precision_top1", "R_precision_top2", "R_precision_top3", "MM_Dist")]
+            nl = ["–"] * 5 if key == "matching_real" else [f"{100 * n[k]:.1f}" if n.get(k) is not None else "–"
+                                                           for k in ("bleu_1", "bleu_4", "rouge_l", "cider", "bertscore_f1")]
+            lines.append(f"| {name} | " + " | ".join(r + nl) + " |")
+        lines += ["", f"NLG convention: {n.get('convention')}; BERTScore model {n.get('bertscore_model')}, "
+                  f"rescaled: {n.get('bertscore_rescaled')}"]
+    lines += ["", f"failed generations: {meta['failures']} of {meta['samples']}; mean inference time "
+              f"{meta['seconds_per_sample'] * 1000:.1f} ms per sample on {meta['device']}"]
+    if meta.get("com_scorer"):
+        lines.append(f"CoM scorer: {meta['com_scorer']}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    from models.evaluator_wrapper import EvaluatorWrapper
+    from options.option_llm import get_args
+    from prepare.tokenize_dataset import load_vq_with_stats
+    from utils.word_vectorizer import WordVectorizer
+
+    args = get_args(argv)
+    seed_everything(args.seed)
+    device = resolve_device(args.device)
+    if not Path(args.eval_ckpt).is_file():
+        raise SystemExit(f"--eval-ckpt {args.eval_ckpt} not found")
+    if not args.vq_ckpt:
+        raise SystemExit("--vq-ckpt is required (the VQ-VAE the model's motion tokens come from)")
+    mllm = MotionLLM.from_checkpoint(args.eval_ckpt, device=device, llm_backbone=args.llm_backbone,
+                                     dtype=args.dtype)
+    vq = load_vq_with_stats(args.vq_ckpt, device)
+    if vq[0].nb_code != mllm.cfg.nb_code:
+        raise SystemExit(f"--vq-ckpt has {vq[0].nb_code} codes but the checkpoint uses {mllm.cfg.nb_code}")
+    wrapper = EvaluatorWrapper(args.evaluator_dir, device)
+    wv = WordVectorizer(args.glove_dir)
+    scorer, scorer_name = (build_scorer(args, args.eval_task, vq, device) if args.use_com else (None, None))
+    gen = Generator(mllm, args, scorer)
+    t0 = time.time()
+    res = (eval_t2m if args.eval_task == "t2m" else eval_m2t)(args, mllm, wrapper, wv, vq, gen)
+    meta = {"checkpoint": args.eval_ckpt, "split": args.split, "device": str(device) + (
+        f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "com": f"K={args.com_candidates}, T={args.com_refine_steps}" if args.use_com else "off",
+        "com_scorer": f"{scorer_name} (never sees the reference)" if args.use_com else None,
+        "evaluator": str(args.evaluator_dir), "failures": gen.failures, "samples": gen.samples,
+        "seconds_per_sample": gen.seconds / max(gen.samples, 1), "wall_seconds": round(time.time() - t0, 1),
+        "replications": args.replications if args.eval_task == "t2m" else 1}
+    out_dir = Path(args.out_dir) / args.exp_name if args.exp_name else Path(args.eval_ckpt).resolve().parent
+    suffix = "_com" if args.use_com else ""
+    atomic_write_json(out_dir / f"eval_{args.eval_task}{suffix}.json", {"meta": meta, "results": res})
+    md = markdown(args.eval_task, res, meta)
+    atomic_write_text(out_dir / f"eval_{args.eval_task}{suffix}.md", md)
+    print(md)
+    return {"meta": meta, "results": res}
+
+
+if __name__ == "__main__":
+    main()
