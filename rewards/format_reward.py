@@ -52,18 +52,24 @@ def _find(text: str, tag: str, start: int = 0) -> int:
     return text.find(tag, start) if start >= 0 else -1
 
 
-def check_t2m(text: str, nb_code: Optional[int], max_motion_tokens: Optional[int],
-              reasoning_expected: bool) -> dict:
-    """Rule-by-rule verdict for one t2m generation (module doc)."""
-    text = text or ""
+def _answer_region(text: str):
+    """(end of </think>, start of <answer>, start of </answer>, the answer text): inside the answer
+    tags, else after </think>, else the whole text (-1 for a missing tag)."""
     t_end = _find(text, THINK_END)
     a0 = _find(text, ANSWER_START, t_end + len(THINK_END)) if t_end >= 0 else _find(text, ANSWER_START)
     a1 = _find(text, ANSWER_END, a0 + len(ANSWER_START)) if a0 >= 0 else -1
-    # the answer region: inside the answer tags, else after </think>, else the whole text
     if a0 >= 0:
         ans = text[a0 + len(ANSWER_START): a1 if a1 >= 0 else len(text)]
     else:
         ans = text[t_end + len(THINK_END):] if t_end >= 0 else text
+    return t_end, a0, a1, ans
+
+
+def check_t2m(text: str, nb_code: Optional[int], max_motion_tokens: Optional[int],
+              reasoning_expected: bool) -> dict:
+    """Rule-by-rule verdict for one t2m generation (module doc)."""
+    text = text or ""
+    t_end, a0, a1, ans = _answer_region(text)
     m0 = ans.find(MOTION_START)
     m1 = ans.find(MOTION_END, m0 + len(MOTION_START)) if m0 >= 0 else -1
     region = ans[m0 + len(MOTION_START): m1 if m1 >= 0 else len(ans)] if m0 >= 0 else ans
@@ -91,13 +97,7 @@ def check_t2m(text: str, nb_code: Optional[int], max_motion_tokens: Optional[int
 def check_m2t(text: str, reasoning_expected: bool, max_caption_words: int = 60) -> dict:
     """Rule-by-rule verdict for one m2t generation (module doc)."""
     text = text or ""
-    t_end = _find(text, THINK_END)
-    a0 = _find(text, ANSWER_START, t_end + len(THINK_END)) if t_end >= 0 else _find(text, ANSWER_START)
-    a1 = _find(text, ANSWER_END, a0 + len(ANSWER_START)) if a0 >= 0 else -1
-    if a0 >= 0:
-        ans = text[a0 + len(ANSWER_START): a1 if a1 >= 0 else len(text)]
-    else:
-        ans = text[t_end + len(THINK_END):] if t_end >= 0 else text
+    t_end, a0, a1, ans = _answer_region(text)
     has_motion = bool(_CODE_RE.search(ans)) or MOTION_START in ans or MOTION_END in ans
     caption = _CODE_RE.sub(" ", ans)
     for tag in (MOTION_START, MOTION_END, ANSWER_START, ANSWER_END, THINK_END, "<think>"):
