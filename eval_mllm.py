@@ -158,8 +158,14 @@ def eval_m2t(args, mllm, wrapper, wv, vq, gen: Generator) -> dict:
     refs = raw_refs if conv == "motiongpt" else [[c["tokens"] for c in it["captions"]] for it in items]
     nlg = compute_m2t_metrics(cands, refs, convention=conv, bertscore_model=args.bertscore_model,
                               compute_bertscore=not args.no_bertscore, device=str(gen.m.device))
+    # chance-level reference point: the most frequent training caption for every item
+    from utils.m2t_metrics import most_frequent_caption_baseline
+    train = HumanML3DReader(args.data_root, "train", args.dataname, progress=False)
+    base_caps = most_frequent_caption_baseline([c["caption"] for it in train.items for c in it["captions"]], len(items))
+    baseline = compute_m2t_metrics(base_caps, refs, convention=conv, compute_bertscore=False)
     emb = wrapper.embed_raw_motions(motions).cpu().numpy()
-    out = {"nlg": nlg, "items": len(items)}
+    out = {"nlg": nlg, "items": len(items), "baseline_most_frequent_caption": {"caption": base_caps[0] if base_caps else "",
+                                                                                **baseline}}
     if len(items) >= args.batch_size:
         out["matching"] = m2t_matching(wrapper, wv, motions, cands, seed=args.seed, batch_size=args.batch_size,
                                        motion_embeddings=emb)
@@ -184,11 +190,13 @@ def markdown(task: str, res: dict, meta: dict) -> str:
     else:
         n = res["nlg"]
         lines += ["| | R@1 | R@2 | R@3 | MM-Dist | BLEU@1 | BLEU@4 | ROUGE-L | CIDEr | BERTScore |", "|---" * 10 + "|"]
-        for name, key in (("Real captions", "matching_real"), ("MotionLLM", "matching")):
-            mt = res.get(key, {})
+        base = res.get("baseline_most_frequent_caption", {})
+        for name, key, nlg_row in (("Real captions", "matching_real", None), ("Most frequent caption", None, base),
+                                   ("MotionLLM", "matching", n)):
+            mt = res.get(key, {}) if key else {}
             r = [f"{mt[k]:.3f}" if k in mt else "–" for k in ("R_precision_top1", "R_precision_top2", "R_precision_top3", "MM_Dist")]
-            nl = ["–"] * 5 if key == "matching_real" else [f"{100 * n[k]:.1f}" if n.get(k) is not None else "–"
-                                                           for k in ("bleu_1", "bleu_4", "rouge_l", "cider", "bertscore_f1")]
+            nl = ["–"] * 5 if nlg_row is None else [f"{100 * nlg_row[k]:.1f}" if nlg_row.get(k) is not None else "–"
+                                                    for k in ("bleu_1", "bleu_4", "rouge_l", "cider", "bertscore_f1")]
             lines.append(f"| {name} | " + " | ".join(r + nl) + " |")
         lines += ["", f"NLG convention: {n.get('convention')}; BERTScore model {n.get('bertscore_model')}, "
                   f"rescaled: {n.get('bertscore_rescaled')}"]

@@ -72,3 +72,6 @@ def test_sft_then_rlvr_chain(tmp_path):
     nlg = res["results"]["nlg"]
     assert all(np.isfinite(nlg[k]) for k in ("bleu_1", "bleu_4", "rouge_l", "cider"))
     assert np.isfinite(res["results"]["matching"]["MM_Dist"]) and (tmp_path / "eval" / "eval_m2t.md").is_file()
+    base = res["results"]["baseline_most_frequent_caption"]
+    assert base["caption"] and 0 <= base["bleu_4"] <= 1
+    assert "Most frequent caption" in (tmp_path / "eval" / "eval_m2t.md").read_text()
