@@ -33,7 +33,11 @@ def stages(args):
     evaluator = exp / "evaluator_synthetic"
     sample = "000000"
     lora = ["--lora-r-t2m", "16", "--lora-alpha-t2m", "32", "--lora-r-m2t", "16", "--lora-alpha-m2t", "32"]
-    sft_common = ["--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning", "--epochs", "2",
+    rl_ckpt = exp / "morl_rlvr_t2m" / "motionllm_rlvr_epoch_0.pth"
+    eval_common = ["--eval-ckpt", str(rl_ckpt), "--vq-ckpt", str(vq), "--data-root", str(data),
+                   "--evaluator-dir", str(evaluator / "t2m" / "text_mot_match"), "--glove-dir", str(data / "glove"),
+                   "--max-new-tokens", "160"]
+    sft_common = ["--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning",
                   "--batch-size", "16", "--learning-rate", "2e-3", "--max-motion-len", "200", *lora]
     return [
         {"name": "synthetic dataset", "output": data / "Mean.npy",
@@ -57,12 +61,14 @@ def stages(args):
         {"name": "SFT t2m", "output": exp / "morl_sft_t2m" / "motionllm_t2m_best.pth",
          "cmd": [py, "train_mllm.py", "--train-stage", "sft", "--training-task", "t2m",
                  "--cot-train-jsonl", str(cot / "t2m_train.jsonl"), "--cot-val-jsonl", str(cot / "t2m_val.jsonl"),
-                 "--exp-name", "morl_sft_t2m", "--out-dir", str(exp), *sft_common]},
+                 "--exp-name", "morl_sft_t2m", "--out-dir", str(exp), "--epochs", str(args.sft_t2m_epochs),
+                 *sft_common]},
         {"name": "SFT m2t", "output": exp / "morl_sft_m2t" / "motionllm_m2t_best.pth",
          "cmd": [py, "train_mllm.py", "--train-stage", "sft", "--training-task", "m2t",
                  "--cot-train-jsonl", str(cot / "m2t_train.jsonl"), "--cot-val-jsonl", str(cot / "m2t_val.jsonl"),
                  "--exp-name", "morl_sft_m2t", "--out-dir", str(exp),
-                 "--init-ckpt", str(exp / "morl_sft_t2m" / "motionllm_t2m_best.pth"), *sft_common]},
+                 "--init-ckpt", str(exp / "morl_sft_t2m" / "motionllm_t2m_best.pth"),
+                 "--epochs", str(args.sft_m2t_epochs), *sft_common]},
         {"name": "RLVR t2m", "output": exp / "morl_rlvr_t2m" / "motionllm_rlvr_epoch_0.pth",
          "cmd": [py, "train_mllm.py", "--train-stage", "rlvr", "--training-task", "t2m",
                  "--cot-train-jsonl", str(cot / "t2m_train.jsonl"), "--exp-name", "morl_rlvr_t2m", "--out-dir", str(exp),
@@ -72,6 +78,15 @@ def stages(args):
                  "--rl-max-new-tokens", "160", "--learning-rate", "1e-4",
                  "--reward-dataset-opt-path", str(evaluator / "t2m" / "text_mot_match"),
                  "--reward-glove-path", str(data / "glove"), "--nli-model-name", "none"]},
+        {"name": "eval t2m", "output": exp / "morl_rlvr_t2m" / "eval_t2m.json",
+         "cmd": [py, "eval_mllm.py", "--eval-task", "t2m", *eval_common, "--replications", str(args.eval_replications),
+                 "--mm-num-samples", "20", "--mm-num-repeats", "5", "--mm-num-times", "4", "--greedy"]},
+        {"name": "eval t2m CoM", "output": exp / "morl_rlvr_t2m" / "eval_t2m_com.json",
+         "cmd": [py, "eval_mllm.py", "--eval-task", "t2m", *eval_common, "--replications", "1", "--mm-num-samples", "0",
+                 "--use-com", "--com-candidates", "4", "--com-refine-steps", "2", "--max-items", "128",
+                 "--nli-model-name", "none"]},
+        {"name": "eval m2t", "output": exp / "morl_rlvr_t2m" / "eval_m2t.json",
+         "cmd": [py, "eval_mllm.py", "--eval-task", "m2t", *eval_common, "--greedy"]},
         {"name": "render a sample", "output": exp / "quickstart" / f"{sample}.gif",
          "cmd": lambda: [py, "-m", "utils.plot_script", str(data / "new_joint_vecs" / f"{sample}.npy"),
                          str(exp / "quickstart" / f"{sample}.gif"), "--dataset", "t2m", "--title",
@@ -87,6 +102,9 @@ def main(argv=None):
     ap.add_argument("--vq-iters", type=int, default=3000)
     ap.add_argument("--evaluator-epochs", type=int, default=15)
     ap.add_argument("--rl-prompts", type=int, default=64, help="prompts of the RLVR stage (one epoch)")
+    ap.add_argument("--sft-t2m-epochs", type=int, default=8)
+    ap.add_argument("--sft-m2t-epochs", type=int, default=3)
+    ap.add_argument("--eval-replications", type=int, default=3)
     ap.add_argument("--only", nargs="+", default=None, help="run only these stages (names as printed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
@@ -120,6 +138,10 @@ def main(argv=None):
     print("\n| stage | wall time (s) |\n|---|---|")
     for r in report:
         print(f"| {r['stage']} | {'skipped' if r['skipped'] else r['seconds']} |")
+    for name in ("eval_t2m.md", "eval_t2m_com.md", "eval_m2t.md"):  # the results tables
+        md = Path(args.out_dir) / "morl_rlvr_t2m" / name
+        if md.is_file():
+            print("\n" + md.read_text())
     return 0
 
 
