@@ -137,6 +137,16 @@ _DIRECTIONS = [
 _DIRECTIONS = [(re.compile(r"\b(?:" + p + r")\b"), d) for p, d in _DIRECTIONS]
 
 
+
+def active_limbs(f: dict, min_speed: float = 0.1, ratio: float = 0.7) -> list:
+    """Names of the limbs worth mentioning: none when the fastest moves under ``min_speed`` m/s,
+    the two fastest when the second reaches ``ratio`` of the first, else the fastest."""
+    ls, rank = f["limb_speed_mps"], f["limb_rank"]
+    r0, r1 = rank[0], rank[1]
+    if ls[r0] < min_speed:
+        return []
+    return [LIMB_WORDS[r0], LIMB_WORDS[r1]] if ls[r1] >= ratio * ls[r0] else [LIMB_WORDS[r0]]
+
 def _count(text: str) -> Optional[int]:
     if re.search(r"\bonce\b", text):
         return 1
@@ -364,15 +374,14 @@ class TemplateReasoner:
                 S.append(rng.choice(["Stay roughly in place.", "Little travel is needed.",
                                      "The feet stay near the starting spot."]))
                 opt.add(len(S) - 1)
-            ls = f["limb_speed_mps"]
-            r0, r1 = f["limb_rank"][0], f["limb_rank"][1]
-            if ls[r0] >= 0.1:
-                if ls[r1] >= 0.7 * ls[r0]:
-                    S.append(rng.choice([f"The {LIMB_WORDS[r0]} and {LIMB_WORDS[r1]} do most of the work.",
-                                         f"Most limb motion goes to the {LIMB_WORDS[r0]} and {LIMB_WORDS[r1]}."]))
-                else:
-                    S.append(rng.choice([f"The {LIMB_WORDS[r0]} does most of the work.",
-                                         f"Focus the movement on the {LIMB_WORDS[r0]}."]))
+            limbs = active_limbs(f)
+            if len(limbs) == 2:
+                S.append(rng.choice([f"The {limbs[0]} and {limbs[1]} do most of the work.",
+                                     f"Most limb motion goes to the {limbs[0]} and {limbs[1]}."]))
+                opt.add(len(S) - 1)
+            elif limbs:
+                S.append(rng.choice([f"The {limbs[0]} does most of the work.",
+                                     f"Focus the movement on the {limbs[0]}."]))
                 opt.add(len(S) - 1)
             if f["jump_count"] > 0 and (kinds & {"jump"} or f["max_air_height_m"] > 0.1):
                 n = f["jump_count"]
@@ -426,16 +435,15 @@ class TemplateReasoner:
             else:
                 S.append(rng.choice(["The heading stays nearly constant.", "There is no real turn."]))
                 opt.add(len(S) - 1)
-            ls = f["limb_speed_mps"]
-            r0, r1 = f["limb_rank"][0], f["limb_rank"][1]
-            if ls[r0] < 0.1:
+            limbs = active_limbs(f)
+            if not limbs:
                 S.append(rng.choice(["The limbs barely move relative to the body.", "Limb motion is small."]))
-            elif ls[r1] >= 0.7 * ls[r0]:
-                S.append(rng.choice([f"The {LIMB_WORDS[r0]} and {LIMB_WORDS[r1]} move the most.",
-                                     f"Most limb motion is in the {LIMB_WORDS[r0]} and the {LIMB_WORDS[r1]}."]))
+            elif len(limbs) == 2:
+                S.append(rng.choice([f"The {limbs[0]} and {limbs[1]} move the most.",
+                                     f"Most limb motion is in the {limbs[0]} and the {limbs[1]}."]))
             else:
-                S.append(rng.choice([f"The {LIMB_WORDS[r0]} is clearly the most active limb.",
-                                     f"Most of the movement comes from the {LIMB_WORDS[r0]}."]))
+                S.append(rng.choice([f"The {limbs[0]} is clearly the most active limb.",
+                                     f"Most of the movement comes from the {limbs[0]}."]))
             if f["jump_count"] > 0:
                 n = f["jump_count"]
                 S.append(rng.choice([f"Both feet leave the ground {_times(n)}, up to {f['max_air_height_m']:.2f} m.",
