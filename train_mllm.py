@@ -29,7 +29,8 @@ if str(ROOT) not in sys.path:
 from models.mllm import MLLMConfig, MotionLLM  # noqa: E402
 from utils.device import resolve_device, seed_everything  # noqa: E402
 from utils.io import atomic_write_json, load_checkpoint  # noqa: E402
-from utils.run_logger import RunLogger  # noqa: E402
+from utils.distributed import init_distributed  # noqa: E402
+from utils.run_logger import make_logger  # noqa: E402
 
 
 def resolve_nb_code(args) -> int:
@@ -93,8 +94,12 @@ def batches(n: int, batch_size: int, lengths, rng: np.random.Generator):
 
 
 @torch.no_grad()
-def evaluate_loss(model: MotionLLM, encoded, args, device) -> dict:
+def evaluate_loss(model: MotionLLM, encoded, args, device, dist=None) -> dict:
+    """Token-weighted validation loss/accuracy; with several processes each rank scores a shard and the
+    sums are all-reduced (every rank gets the same numbers)."""
     model.model.eval()
+    if dist is not None:
+        encoded = dist.shard(encoded, drop_uneven=False)
     tot, n, acc, ans_acc = 0.0, 0, 0.0, 0.0
     for s in range(0, len(encoded), args.batch_size):
         batch = model.collate(encoded[s:s + args.batch_size])
@@ -106,21 +111,45 @@ def evaluate_loss(model: MotionLLM, encoded, args, device) -> dict:
         ans_acc += out["answer_acc"] * k
         n += k
     model.model.train()
+    if dist is not None:
+        tot, acc, ans_acc, n = dist.sum_scalars(tot, acc, ans_acc, n)
     return {"val/loss": tot / max(n, 1), "val/acc": acc / max(n, 1), "val/answer_acc": ans_acc / max(n, 1)}
 
 
 def setup_run(args):
-    """Seed, device, task and the run folder shared by both stages."""
+    """Processes, seed, device, task and the run folder shared by both stages. Every rank uses the same
+    seed (identical initial weights); a multi-process run takes its device from accelerate."""
+    dist = init_distributed()
     seed_everything(args.seed)
     exp_dir = Path(args.out_dir) / args.exp_name
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    return resolve_device(args.device), args.training_task, exp_dir
+    if dist.is_main:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+    dist.barrier()
+    device = dist.device if dist.enabled else resolve_device(args.device)
+    if dist.enabled:
+        print(f"rank {dist.rank}/{dist.world_size} on {device} ({dist.backend})")
+    return device, args.training_task, exp_dir, dist
+
+
+def finish_distributed(model: MotionLLM, dist, exp_dir: Path) -> dict:
+    """Gather a checksum of every rank's trainable weights (they must be identical) into
+    ``distributed.json`` (rank 0)."""
+    if not dist.enabled:
+        return {}
+    sums = dist.weights_checksums(model.trainable_parameters())
+    info = {**dist.describe(), "trainable_checksums": sums, "in_sync": len(set(sums)) == 1}
+    if dist.is_main:
+        atomic_write_json(exp_dir / "distributed.json", info)
+        if not info["in_sync"]:
+            print(f"WARNING: ranks ended with different weights: {sums}")
+    dist.barrier()
+    return info
 
 
 def run_sft(args):
     from dataset.dataset_cot import load_cot_records
 
-    device, task, exp_dir = setup_run(args)
+    device, task, exp_dir, dist = setup_run(args)
     latest, best_path = exp_dir / f"motionllm_{task}_latest.pth", exp_dir / f"motionllm_{task}_best.pth"
     nb_code = resolve_nb_code(args)
 
@@ -139,6 +168,7 @@ def run_sft(args):
         raise ValueError(f"the checkpoint has {model.cfg.nb_code} motion tokens but the VQ-VAE/--nb-code has {nb_code}")
     model.set_task(task)
     model.model.train()
+    model.enable_data_parallel(dist)
 
     filt = args.cot_task_filter or task
     records, stats = load_cot_records(args.cot_train_jsonl, nb_code=nb_code, task_filter=filt,
@@ -156,7 +186,11 @@ def run_sft(args):
     lengths = [len(e.input_ids) for e in encoded]
     params = model.trainable_parameters()
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
-    steps_per_epoch = math.ceil(math.ceil(len(encoded) / args.batch_size) / args.grad_accum)
+    n_batches = math.ceil(len(encoded) / args.batch_size) // dist.world_size  # per process (see dist.shard)
+    if n_batches == 0:
+        raise ValueError(f"{len(encoded)} records are fewer than --batch-size {args.batch_size} x {dist.world_size} "
+                         "processes")
+    steps_per_epoch = math.ceil(n_batches / args.grad_accum)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / (args.warmup_steps + 1)) if args.warmup_steps else 1.0)
     start_epoch, step, best = 0, 0, float("inf")
@@ -171,28 +205,33 @@ def run_sft(args):
     info = {"records": len(encoded), "skipped": skipped, "load_stats": stats, "val_records": len(val_encoded),
             "parameters": model.num_parameters(), "device": str(device), "nb_code": nb_code,
             "mean_tokens_per_example": float(np.mean(lengths))}
-    atomic_write_json(exp_dir / "config.json", {"args": vars(args), "data": info})
-    print(f"SFT {task}: {len(encoded)} examples ({skipped}), {info['parameters']['trainable']:,} trainable of "
-          f"{info['parameters']['total']:,} parameters, {steps_per_epoch} steps/epoch on {device}")
-    logger = RunLogger(exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
+    info["distributed"] = dist.describe()
+    if dist.is_main:
+        atomic_write_json(exp_dir / "config.json", {"args": vars(args), "data": info})
+        print(f"SFT {task}: {len(encoded)} examples ({skipped}), {info['parameters']['trainable']:,} trainable of "
+              f"{info['parameters']['total']:,} parameters, {steps_per_epoch} steps/epoch on {device}"
+              + (f", {dist.world_size} processes (batch {args.batch_size} per process)" if dist.enabled else ""))
+    logger = make_logger(dist, exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
 
-    bar = tqdm(total=steps_per_epoch * (args.epochs - start_epoch), desc=f"sft {task}", disable=args.no_progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=steps_per_epoch * (args.epochs - start_epoch), desc=f"sft {task}",
+               disable=args.no_progress or not dist.is_main, dynamic_ncols=True)
     acc_stats = {"loss": 0.0, "acc": 0.0, "answer_acc": 0.0, "tokens": 0, "n": 0}
     t_last = time.time()
     epoch_loss = float("inf")
     for epoch in range(start_epoch, args.epochs):
         rng = np.random.default_rng([args.seed, epoch])
         ep_loss, ep_tok = 0.0, 0
-        bl = batches(len(encoded), args.batch_size, lengths, rng)
+        bl = dist.shard(batches(len(encoded), args.batch_size, lengths, rng))  # this rank's batches
         for bi, idx in enumerate(bl):
+            sync = (bi + 1) % args.grad_accum == 0 or bi + 1 == len(bl)
             sw = None
             if args.use_sample_weight:
                 sw = transform_weights(torch.tensor([weights[i] for i in idx], dtype=torch.float32), args)
             batch = model.collate([encoded[i] for i in idx], sw)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                out = model.sft_loss(batch, args.reasoning_weight, args.motion_weight)
-            (out["loss"] / args.grad_accum).backward()
+            with dist.no_sync(model.forward_module, skip=not sync):  # all-reduce once per optimizer step
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    out = model.sft_loss(batch, args.reasoning_weight, args.motion_weight)
+                (out["loss"] / args.grad_accum).backward()
             k = out["tokens"]
             for key in ("acc", "answer_acc"):
                 acc_stats[key] += out[key] * k
@@ -201,7 +240,7 @@ def run_sft(args):
             acc_stats["n"] += k
             ep_loss += out["loss"].item() * k
             ep_tok += k
-            if (bi + 1) % args.grad_accum == 0 or bi + 1 == len(bl):
+            if sync:
                 if args.max_grad_norm > 0:
                     torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
                 optimizer.step()
@@ -215,30 +254,36 @@ def run_sft(args):
                     rec = {"train/loss": acc_stats["loss"] / n, "train/acc": acc_stats["acc"] / n,
                            "train/answer_acc": acc_stats["answer_acc"] / n, "train/tokens_per_s": acc_stats["tokens"] / dt,
                            "lr": optimizer.param_groups[0]["lr"], "epoch": epoch}
+                    rec = dist.mean_dict(rec)
+                    rec["train/tokens_per_s"] *= dist.world_size  # throughput of all processes
                     logger.log(rec, step=step)
                     bar.set_postfix(loss=f"{rec['train/loss']:.3f}", acc=f"{rec['train/acc']:.2f}")
                     acc_stats = {k2: 0 for k2 in acc_stats}
                     t_last = time.time()
                 if args.eval_iter and step % args.eval_iter == 0 and val_encoded:
-                    logger.log(evaluate_loss(model, val_encoded, args, device), step=step)
+                    logger.log(evaluate_loss(model, val_encoded, args, device, dist), step=step)
+        ep_loss, ep_tok = dist.sum_scalars(ep_loss, ep_tok)
         epoch_loss = ep_loss / max(ep_tok, 1)
         metrics = {"epoch": epoch, "train/epoch_loss": epoch_loss}
         score = epoch_loss
         if val_encoded and epoch >= args.epochs_start_val and (epoch + 1) % args.epochs_val_interval == 0:
-            metrics.update(evaluate_loss(model, val_encoded, args, device))
+            metrics.update(evaluate_loss(model, val_encoded, args, device, dist))
             score = metrics["val/loss"]
         logger.log(metrics, step=step)
-        if score < best:
+        if score < best:  # the same decision on every rank (all-reduced numbers); rank 0 writes
             best = score
-            model.save(best_path, {"epoch": epoch, "step": step, "score": score, "task": task})
-        if (epoch + 1) % args.save_every_epochs == 0 or epoch + 1 == args.epochs:
+            if dist.is_main:
+                model.save(best_path, {"epoch": epoch, "step": step, "score": score, "task": task})
+        if dist.is_main and ((epoch + 1) % args.save_every_epochs == 0 or epoch + 1 == args.epochs):
             model.save(latest, {"optimizer": optimizer.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch,
                                 "step": step, "best": best, "torch_rng": torch.get_rng_state(), "task": task})
     bar.close()
-    if not best_path.is_file():  # e.g. resumed after the last epoch
-        model.save(best_path, {"epoch": args.epochs - 1, "step": step, "task": task})
-    model.export_peft(exp_dir / f"peft_{task}", adapters=[model.cfg.adapter_name(task)])
+    if dist.is_main:
+        if not best_path.is_file():  # e.g. resumed after the last epoch
+            model.save(best_path, {"epoch": args.epochs - 1, "step": step, "task": task})
+        model.export_peft(exp_dir / f"peft_{task}", adapters=[model.cfg.adapter_name(task)])
     logger.close()
+    info["distributed"] = finish_distributed(model, dist, exp_dir) or info["distributed"]
     return {"best": best, "last_epoch_loss": epoch_loss, "steps": step, **info}
 
 
@@ -284,12 +329,13 @@ def run_rlvr(args):
     from rewards.factory import build_rewards
     from rl.grpo import GRPOConfig, GRPOTrainer
 
-    device, task, exp_dir = setup_run(args)
+    device, task, exp_dir, dist = setup_run(args)
     latest = exp_dir / "motionllm_rlvr_latest.pth"
     model = MotionLLM.from_checkpoint(args.rl_reference_ckpt, device=device, llm_backbone=None, dtype=args.dtype,
                                       gradient_checkpointing=args.gradient_checkpointing)
     model.set_task(task)
     model.add_reference(task)  # frozen copy of the SFT adapter = the reference policy
+    model.enable_data_parallel(dist)
     nb_code = model.cfg.nb_code
     vq = None
     if args.vq_ckpt:
@@ -310,7 +356,8 @@ def run_rlvr(args):
     if cfg.com_rounds > 1:
         com = build_rewards(args, task, vq=vq, device=device, purpose="com", decoder=getattr(reward, "decoder", None))
         com_scorer = ComScorer(com)
-    trainer = GRPOTrainer(model, reward_fn, cfg, weights=reward.weights, lr=args.learning_rate, com_scorer=com_scorer)
+    trainer = GRPOTrainer(model, reward_fn, cfg, weights=reward.weights, lr=args.learning_rate, com_scorer=com_scorer,
+                          dist=dist)
     trainer.optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=args.learning_rate, weight_decay=0.0)
     start_epoch, step = 0, 0
     if args.resume and latest.is_file():
@@ -320,29 +367,38 @@ def run_rlvr(args):
         start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed {latest} at epoch {start_epoch}")
+    if dist.enabled:  # same initial weights everywhere; different sampling streams per rank
+        torch.manual_seed(args.seed + 1000 * dist.rank + step)
 
     records = load_cot_records(args.cot_train_jsonl, nb_code=nb_code, task_filter=args.cot_task_filter or task,
                                skip_bad_records=args.skip_bad_records)
     if not records:
         raise ValueError(f"no {task} prompts in {args.cot_train_jsonl}")
-    atomic_write_json(exp_dir / "config.json", {"args": vars(args), "prompts": len(records),
-                                                "rewards": reward.config(), "device": str(device)})
-    logger = RunLogger(exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
-    extra = RunLogger(Path(args.rl_metrics_jsonl).parent, Path(args.rl_metrics_jsonl).name) if args.rl_metrics_jsonl else None
+    if dist.is_main:
+        atomic_write_json(exp_dir / "config.json", {"args": vars(args), "prompts": len(records),
+                                                    "rewards": reward.config(), "device": str(device),
+                                                    "distributed": dist.describe()})
+    logger = make_logger(dist, exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
+    extra = None
+    if args.rl_metrics_jsonl and dist.is_main:
+        extra = make_logger(dist, Path(args.rl_metrics_jsonl).parent, filename=Path(args.rl_metrics_jsonl).name)
     n_prompts = min(len(records), args.rl_max_prompts) if args.rl_max_prompts else len(records)
-    steps_per_epoch = math.ceil(n_prompts / args.rl_batch_size)
-    bar = tqdm(total=steps_per_epoch * (args.rl_epochs - start_epoch), desc=f"rlvr {task}", disable=args.no_progress,
-               dynamic_ncols=True)
+    # --rl-batch-size prompts per process and step; a step's global batch is split over the ranks
+    global_batch = args.rl_batch_size * dist.world_size
+    steps_per_epoch = n_prompts // global_batch + (1 if n_prompts % global_batch >= dist.world_size else 0)
+    bar = tqdm(total=steps_per_epoch * (args.rl_epochs - start_epoch), desc=f"rlvr {task}",
+               disable=args.no_progress or not dist.is_main, dynamic_ncols=True)
     history = []
     for epoch in range(start_epoch, args.rl_epochs):
         reward.on_epoch_start()
         order = np.random.default_rng([args.seed, epoch]).permutation(len(records))[:n_prompts]
         ep = []
-        for s in range(0, n_prompts, args.rl_batch_size):
-            batch = [records[i] for i in order[s:s + args.rl_batch_size]]
+        for s in range(0, global_batch * steps_per_epoch, global_batch):
+            batch = [records[i] for i in dist.shard(order[s:s + global_batch])]
             st = trainer.step(task, batch)
             step += 1
             st.update({"epoch": epoch, **{k: v for k, v in reward_fn.last_stats.items() if k not in st}})
+            st = dist.mean_dict(st)  # rewards and losses averaged over the processes' prompts
             logger.log(st, step=step)
             if extra is not None:
                 extra.log(st, step=step)
@@ -353,12 +409,14 @@ def run_rlvr(args):
         summary = {k: float(np.mean([e[k] for e in ep if k in e])) for k in sorted(keys)}
         history.append(summary)
         logger.log({f"epoch/{k}": v for k, v in summary.items()}, step=step)
-        model.save(exp_dir / f"motionllm_rlvr_epoch_{epoch}.pth", {"epoch": epoch, "step": step, "task": task})
-        model.save(latest, {"optimizer": trainer.optimizer.state_dict(), "epoch": epoch, "step": step, "task": task,
-                            "torch_rng": torch.get_rng_state()})
+        if dist.is_main:
+            model.save(exp_dir / f"motionllm_rlvr_epoch_{epoch}.pth", {"epoch": epoch, "step": step, "task": task})
+            model.save(latest, {"optimizer": trainer.optimizer.state_dict(), "epoch": epoch, "step": step,
+                                "task": task, "torch_rng": torch.get_rng_state()})
+        dist.barrier()
     bar.close()
     logger.close()
-    return {"epochs": history, "steps": step}
+    return {"epochs": history, "steps": step, "distributed": finish_distributed(model, dist, exp_dir)}
 
 
 def main(argv=None):

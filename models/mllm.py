@@ -197,9 +197,26 @@ class MotionLLM(torch.nn.Module):
         return encode_example(self.tokenizer, task, caption, motion_codes, reasoning, answer, max_len, plan)
 
     # ------------------------------------------------------------------ loss
+    @property
+    def forward_module(self):
+        """The module for gradient-carrying forwards: the DDP wrapper after :meth:`enable_data_parallel`
+        (its backward all-reduces the trainable gradients), else the peft model itself."""
+        return self.__dict__.get("_ddp_module") or self.model
+
+    def enable_data_parallel(self, dist) -> bool:
+        """Wrap the peft model for multi-process data parallelism (``utils.distributed.Dist``); call after
+        the task and any reference adapter are set, since DDP fixes the set of trainable tensors.
+        Generation and no-grad forwards keep using the unwrapped model."""
+        if not dist.enabled:
+            return False
+        # not registered as a submodule: the parameters must not appear twice in state_dict()
+        object.__setattr__(self, "_ddp_module", dist.wrap(self.model))
+        return True
+
     def forward_logits(self, input_ids, attention_mask):
-        out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device),
-                         use_cache=False)
+        module = self.forward_module if torch.is_grad_enabled() else self.model
+        out = module(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device),
+                     use_cache=False)
         return out.logits
 
     def sft_loss(self, batch: dict, reasoning_weight: float = 1.0, motion_weight: float = 1.0) -> dict:

@@ -115,12 +115,13 @@ def token_logprobs(mllm, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
                    micro_batch_size: int = 16) -> torch.Tensor:
     """log π(token) of the completion tokens, (N, C); only the completion logits are materialised."""
     C = input_ids.shape[1] - prompt_len
+    module = mllm.forward_module if torch.is_grad_enabled() else mllm.model  # DDP only where gradients flow
     outs = []
     for s in range(0, input_ids.shape[0], micro_batch_size):
         ids = input_ids[s:s + micro_batch_size].to(mllm.device)
         att = attention_mask[s:s + micro_batch_size].to(mllm.device)
         pos = (att.cumsum(1) - 1).clamp_min(0)  # consistent with generation under left padding
-        logits = mllm.model(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=False,
+        logits = module(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=False,
                             logits_to_keep=C + 1).logits[:, :-1].float()
         target = ids[:, prompt_len:]
         lp = torch.log_softmax(logits, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
@@ -132,7 +133,7 @@ class GRPOTrainer:
     """GRPO on a :class:`models.mllm.MotionLLM` with a reference adapter (``ref_<adapter>``)."""
 
     def __init__(self, mllm, reward_fn, cfg: GRPOConfig, optimizer=None, lr: float = 1e-5, weights=None,
-                 com_scorer=None):
+                 com_scorer=None, dist=None):
         """``reward_fn(task, prompts, outputs) -> dict name -> (N,) values`` (reward components of the
         N = B·G outputs; ``prompts`` are the B records given to :meth:`step`, each repeated G times in
         ``outputs`` order); ``weights``: component weights (default 1 each). ``com_scorer(task, inputs,
@@ -145,6 +146,9 @@ class GRPOTrainer:
         self.weights = weights
         self.optimizer = optimizer
         self.lr = lr
+        # multi-process (utils.distributed.Dist): each rank rolls out its own prompts; the DDP-wrapped
+        # policy all-reduces the gradients once per inner epoch (on the last micro-batch backward)
+        self.dist = dist
 
     # ------------------------------------------------------------------ rollout
     @staticmethod
@@ -203,6 +207,12 @@ class GRPOTrainer:
             segments.append(self.rollout(task, prompts, plans=[b[1]["reasoning"] or None for b in best]))
         return segments
 
+    def _no_sync(self, skip: bool):
+        import contextlib
+        if self.dist is None or not self.dist.enabled:
+            return contextlib.nullcontext()
+        return self.dist.no_sync(self.m.forward_module, skip)
+
     # ------------------------------------------------------------------ update
     def step(self, task: str, prompts: list) -> dict:
         m, cfg = self.m, self.cfg
@@ -231,18 +241,23 @@ class GRPOTrainer:
         N = B * R * G
         for _ in range(cfg.inner_epochs):
             self.optimizer.zero_grad(set_to_none=True)
+            n_back = sum(len(range(0, ro.input_ids.shape[0], cfg.micro_batch_size)) for ro in segments)
+            i_back = 0
             for r, ro in enumerate(segments):
                 a_r = adv_seg[:, r].reshape(-1)
                 n_r = ro.input_ids.shape[0]
                 for s in range(0, n_r, cfg.micro_batch_size):
+                    i_back += 1
                     sl = slice(s, s + cfg.micro_batch_size)
                     k_sl = min(n_r, s + cfg.micro_batch_size) - s
-                    logp = token_logprobs(m, ro.input_ids[sl], ro.attention_mask[sl], ro.prompt_len,
-                                          cfg.micro_batch_size)
-                    loss, st = policy_loss(logp, ro.old_logp[sl].to(logp.device), ro.ref_logp[sl].to(logp.device),
-                                           a_r[sl].to(logp.device), ro.completion_mask[sl].to(logp.device),
-                                           cfg.clip_eps, cfg.kl_coef, cfg.loss_norm, cfg.max_new_tokens)
-                    (loss * k_sl / N).backward()
+                    # forward and backward inside no_sync: DDP decides at forward time whether to reduce
+                    with self._no_sync(i_back < n_back):
+                        logp = token_logprobs(m, ro.input_ids[sl], ro.attention_mask[sl], ro.prompt_len,
+                                              cfg.micro_batch_size)
+                        loss, st = policy_loss(logp, ro.old_logp[sl].to(logp.device), ro.ref_logp[sl].to(logp.device),
+                                               a_r[sl].to(logp.device), ro.completion_mask[sl].to(logp.device),
+                                               cfg.clip_eps, cfg.kl_coef, cfg.loss_norm, cfg.max_new_tokens)
+                        (loss * k_sl / N).backward()
                     for k, v in st.items():
                         stats[k] = stats.get(k, 0.0) + v * k_sl / N / cfg.inner_epochs
                     stats["loss"] = stats.get("loss", 0.0) + loss.item() * k_sl / N / cfg.inner_epochs

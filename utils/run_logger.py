@@ -42,3 +42,18 @@ class RunLogger:
         if self.wandb is not None:
             self.wandb.finish()
             self.wandb = None
+
+
+class NullLogger:
+    """Stand-in for :class:`RunLogger` on ranks other than 0 of a multi-process run."""
+
+    def log(self, metrics: dict, step: int | None = None):
+        pass
+
+    def close(self):
+        pass
+
+
+def make_logger(dist, exp_dir, **kw):
+    """A :class:`RunLogger` on the main process, a :class:`NullLogger` elsewhere."""
+    return RunLogger(exp_dir, **kw) if dist is None or dist.is_main else NullLogger()

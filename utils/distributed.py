@@ -1,0 +1,170 @@
+"""Multi-process data parallelism through Hugging Face ``accelerate`` (one code path for 1..N processes).
+
+Launch as usual; a plain ``python script.py`` is a single process and nothing changes:
+
+    accelerate launch --num_processes 8 train_mllm.py ...        # GPUs (DDP; DeepSpeed/FSDP via a config)
+    torchrun --nproc_per_node 2 train_mllm.py ...                  # anywhere; on CPU the backend is gloo
+
+(``accelerate launch --cpu --num_processes 2`` starts a single process; use torchrun for multi-process
+CPU runs.) When the launcher has set ``WORLD_SIZE > 1``, :func:`init_distributed` creates an
+``accelerate.Accelerator`` (``cpu=True`` without CUDA, so torchrun + gloo works) and returns a
+:class:`Dist`; otherwise a single-process :class:`Dist` that never touches ``torch.distributed``.
+
+Conventions of the training scripts: ``--batch-size`` is per process (global batch = batch × world
+size); every rank starts from the same seed (identical initial weights, which DDP also broadcasts),
+then sampling RNGs are offset by the rank; data are sharded so that every rank runs the same number
+of steps; metrics are averaged over ranks; only rank 0 writes checkpoints, logs and reports.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+
+import numpy as np
+import torch
+
+
+def launched_world_size() -> int:
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+class Dist:
+    """Rank/world info and the few collectives the loops need (no-ops on one process)."""
+
+    def __init__(self, accelerator=None):
+        self.accelerator = accelerator
+        if accelerator is not None:
+            self.rank, self.world_size = accelerator.process_index, accelerator.num_processes
+            self.local_rank, self.device = accelerator.local_process_index, accelerator.device
+        else:
+            self.rank, self.world_size, self.local_rank, self.device = 0, 1, 0, None
+
+    # ------------------------------------------------------------------ info
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def backend(self) -> str | None:
+        if self.enabled and torch.distributed.is_initialized():
+            return torch.distributed.get_backend()
+        return None
+
+    def describe(self) -> dict:
+        return {"world_size": self.world_size, "rank": self.rank, "backend": self.backend,
+                "distributed_type": str(getattr(self.accelerator, "distributed_type", "NO"))}
+
+    # ------------------------------------------------------------------ data
+    def shard(self, items, drop_uneven: bool = True) -> list:
+        """This rank's share of ``items`` (round-robin); with ``drop_uneven`` every rank gets the same
+        count (the last ``len % world`` items are dropped) so that collectives stay in step."""
+        items = list(items)
+        if not self.enabled:
+            return items
+        n = (len(items) // self.world_size) * self.world_size if drop_uneven else len(items)
+        return items[self.rank:n:self.world_size]
+
+    # ------------------------------------------------------------------ collectives
+    def barrier(self):
+        if self.enabled:
+            self.accelerator.wait_for_everyone()
+
+    def _tensor_device(self):
+        return self.device if self.device is not None and self.device.type == "cuda" else torch.device("cpu")
+
+    def all_reduce_(self, t: torch.Tensor, op: str = "sum") -> torch.Tensor:
+        """In-place all-reduce of a tensor (sum or mean)."""
+        if self.enabled:
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+            if op == "mean":
+                t.div_(self.world_size)
+        return t
+
+    def mean_dict(self, d: dict) -> dict:
+        """Average the numeric (non-bool) entries of a metrics dict over the ranks that have them (ranks
+        may report different keys, e.g. a violation counter seen on one rank only); other entries are
+        rank 0's. Every rank must call it at the same point."""
+        if not self.enabled:
+            return d
+        num = {k: float(v) for k, v in d.items()
+               if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)}
+        out = dict(d)
+        sums: dict = {}
+        for part in self.gather_object(num):
+            for k, v in part.items():
+                s, n = sums.get(k, (0.0, 0))
+                sums[k] = (s + v, n + 1)
+        out.update({k: s / n for k, (s, n) in sums.items()})
+        return out
+
+    def sum_scalars(self, *values: float) -> list:
+        if not self.enabled:
+            return [float(v) for v in values]
+        t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self._tensor_device())
+        return self.all_reduce_(t, "sum").tolist()
+
+    def gather_object(self, obj) -> list:
+        if not self.enabled:
+            return [obj]
+        out = [None] * self.world_size
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
+    def broadcast_(self, t: torch.Tensor, src: int = 0) -> torch.Tensor:
+        if self.enabled:
+            torch.distributed.broadcast(t, src)
+        return t
+
+    # ------------------------------------------------------------------ models
+    def wrap(self, module: torch.nn.Module):
+        """DDP-wrap ``module`` (through accelerate) for the training forward; returns it unchanged on
+        one process. Buffers are not re-broadcast at every forward (the loops keep them in sync)."""
+        if not self.enabled:
+            return module
+        return self.accelerator.prepare_model(module)
+
+    def no_sync(self, wrapped, skip: bool):
+        """Skip the gradient all-reduce of this backward (gradient accumulation) when ``skip``."""
+        if self.enabled and skip and hasattr(wrapped, "no_sync"):
+            return wrapped.no_sync()
+        return contextlib.nullcontext()
+
+    def weights_checksums(self, params) -> list:
+        """sha1 of this rank's parameters, gathered from every rank (all equal when in sync)."""
+        h = hashlib.sha1()
+        for p in params:
+            h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+        return self.gather_object(h.hexdigest())
+
+
+_DIST: Dist | None = None
+
+
+def init_distributed(mixed_precision: str = "no", find_unused_parameters: bool = False) -> Dist:
+    """The process-wide :class:`Dist` (created once). Multi-process only when a launcher set
+    ``WORLD_SIZE > 1``; ``accelerate`` then owns the process group (NCCL on GPUs, gloo on CPU)."""
+    global _DIST
+    if _DIST is not None:
+        return _DIST
+    if launched_world_size() <= 1:
+        _DIST = Dist()
+        return _DIST
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    ddp = DistributedDataParallelKwargs(broadcast_buffers=False, find_unused_parameters=find_unused_parameters)
+    _DIST = Dist(Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed_precision,
+                             kwargs_handlers=[ddp]))
+    return _DIST
+
+
+def get_dist() -> Dist:
+    return _DIST if _DIST is not None else Dist()
