@@ -34,11 +34,13 @@ def stages(args):
     sample = "000000"
     lora = ["--lora-r-t2m", "16", "--lora-alpha-t2m", "32", "--lora-r-m2t", "16", "--lora-alpha-m2t", "32"]
     rl_ckpt = exp / "morl_rlvr_t2m" / "motionllm_rlvr_epoch_0.pth"
-    eval_common = ["--eval-ckpt", str(rl_ckpt), "--vq-ckpt", str(vq), "--data-root", str(data),
-                   "--evaluator-dir", str(evaluator / "t2m" / "text_mot_match"), "--glove-dir", str(data / "glove"),
-                   "--max-new-tokens", "160"]
+    eval_base = ["--vq-ckpt", str(vq), "--data-root", str(data),
+                 "--evaluator-dir", str(evaluator / "t2m" / "text_mot_match"), "--glove-dir", str(data / "glove"),
+                 "--max-new-tokens", "160"]
+    eval_common = ["--eval-ckpt", str(rl_ckpt), *eval_base]
     sft_common = ["--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning",
-                  "--batch-size", "16", "--learning-rate", "2e-3", "--max-motion-len", "200", *lora]
+                  "--batch-size", "16", "--max-motion-len", "200", *lora]
+    sft_ckpt = exp / "morl_sft_t2m" / "motionllm_t2m_best.pth"
     return [
         {"name": "synthetic dataset", "output": data / "Mean.npy",
          "cmd": [py, "prepare/make_synthetic_dataset.py", "--out", str(data), "--num-motions", str(args.num_motions),
@@ -62,22 +64,25 @@ def stages(args):
          "cmd": [py, "train_mllm.py", "--train-stage", "sft", "--training-task", "t2m",
                  "--cot-train-jsonl", str(cot / "t2m_train.jsonl"), "--cot-val-jsonl", str(cot / "t2m_val.jsonl"),
                  "--exp-name", "morl_sft_t2m", "--out-dir", str(exp), "--epochs", str(args.sft_t2m_epochs),
-                 *sft_common]},
+                 "--learning-rate", "2e-3", *sft_common]},
         {"name": "SFT m2t", "output": exp / "morl_sft_m2t" / "motionllm_m2t_best.pth",
          "cmd": [py, "train_mllm.py", "--train-stage", "sft", "--training-task", "m2t",
                  "--cot-train-jsonl", str(cot / "m2t_train.jsonl"), "--cot-val-jsonl", str(cot / "m2t_val.jsonl"),
                  "--exp-name", "morl_sft_m2t", "--out-dir", str(exp),
                  "--init-ckpt", str(exp / "morl_sft_t2m" / "motionllm_t2m_best.pth"),
-                 "--epochs", str(args.sft_m2t_epochs), *sft_common]},
+                 "--epochs", str(args.sft_m2t_epochs), "--learning-rate", "3e-3", *sft_common]},
         {"name": "RLVR t2m", "output": exp / "morl_rlvr_t2m" / "motionllm_rlvr_epoch_0.pth",
          "cmd": [py, "train_mllm.py", "--train-stage", "rlvr", "--training-task", "t2m",
                  "--cot-train-jsonl", str(cot / "t2m_train.jsonl"), "--exp-name", "morl_rlvr_t2m", "--out-dir", str(exp),
                  "--rl-reference-ckpt", str(exp / "morl_sft_m2t" / "motionllm_m2t_best.pth"),
                  "--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning", "--rl-epochs", "1",
-                 "--rl-max-prompts", str(args.rl_prompts), "--rl-batch-size", "4", "--rl-group-size", "4",
-                 "--rl-max-new-tokens", "160", "--learning-rate", "1e-4",
+                 "--rl-max-prompts", str(args.rl_prompts), "--rl-batch-size", "4", "--rl-group-size", "8",
+                 "--rl-max-new-tokens", "160", "--learning-rate", str(args.rl_lr),
                  "--reward-dataset-opt-path", str(evaluator / "t2m" / "text_mot_match"),
                  "--reward-glove-path", str(data / "glove"), "--nli-model-name", "none"]},
+        {"name": "eval t2m SFT", "output": exp / "morl_sft_t2m" / "eval_t2m.json",
+         "cmd": [py, "eval_mllm.py", "--eval-task", "t2m", "--eval-ckpt", str(sft_ckpt), *eval_base,
+                 "--replications", str(args.eval_replications), "--mm-num-samples", "0", "--greedy"]},
         {"name": "eval t2m", "output": exp / "morl_rlvr_t2m" / "eval_t2m.json",
          "cmd": [py, "eval_mllm.py", "--eval-task", "t2m", *eval_common, "--replications", str(args.eval_replications),
                  "--mm-num-samples", "20", "--mm-num-repeats", "5", "--mm-num-times", "4", "--greedy"]},
@@ -103,7 +108,9 @@ def main(argv=None):
     ap.add_argument("--evaluator-epochs", type=int, default=15)
     ap.add_argument("--rl-prompts", type=int, default=64, help="prompts of the RLVR stage (one epoch)")
     ap.add_argument("--sft-t2m-epochs", type=int, default=8)
-    ap.add_argument("--sft-m2t-epochs", type=int, default=3)
+    ap.add_argument("--sft-m2t-epochs", type=int, default=4)
+    ap.add_argument("--rl-lr", type=float, default=1e-5,
+                    help="RLVR learning rate (at this scale larger steps cost greedy accuracy; see README)")
     ap.add_argument("--eval-replications", type=int, default=3)
     ap.add_argument("--only", nargs="+", default=None, help="run only these stages (names as printed)")
     ap.add_argument("--seed", type=int, default=0)
@@ -138,8 +145,9 @@ def main(argv=None):
     print("\n| stage | wall time (s) |\n|---|---|")
     for r in report:
         print(f"| {r['stage']} | {'skipped' if r['skipped'] else r['seconds']} |")
-    for name in ("eval_t2m.md", "eval_t2m_com.md", "eval_m2t.md"):  # the results tables
-        md = Path(args.out_dir) / "morl_rlvr_t2m" / name
+    for run, name in (("morl_sft_t2m", "eval_t2m.md"), ("morl_rlvr_t2m", "eval_t2m.md"),
+                      ("morl_rlvr_t2m", "eval_t2m_com.md"), ("morl_rlvr_t2m", "eval_m2t.md")):  # the results tables
+        md = Path(args.out_dir) / run / name
         if md.is_file():
             print("\n" + md.read_text())
     return 0

@@ -40,12 +40,13 @@ from dataset.humanml3d import HumanML3DReader, load_mean_std  # noqa: E402
 from models.evaluator import MovementConvDecoder, TextMotionEvaluator  # noqa: E402
 from models.evaluator_wrapper import EvaluatorWrapper, write_opt_file  # noqa: E402
 from options.option_vq import add_common_args, default_data_root  # noqa: E402
-from utils.device import resolve_device, seed_everything  # noqa: E402
+from utils.device import add_performance_args, configure_backends, resolve_device, seed_everything  # noqa: E402
+from utils.distributed import get_dist, init_distributed  # noqa: E402
 from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint  # noqa: E402
 from utils.metrics import matching_metrics  # noqa: E402
 from utils.motion_process import apply_feat_bias  # noqa: E402
 from utils.paramUtil import get_spec  # noqa: E402
-from utils.run_logger import RunLogger  # noqa: E402
+from utils.run_logger import make_logger  # noqa: E402
 from utils.word_vectorizer import WordVectorizer  # noqa: E402
 
 SMALL = {"dim_movement_enc_hidden": 128, "dim_movement_latent": 128, "dim_text_hidden": 128,
@@ -55,6 +56,7 @@ SMALL = {"dim_movement_enc_hidden": 128, "dim_movement_latent": 128, "dim_text_h
 def get_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
+    add_performance_args(p)
     p.set_defaults(exp_name="text_mot_match", seed=123)
     p.add_argument("--checkpoints-dir", default="./checkpoints", help="root of the official evaluator layout")
     p.add_argument("--glove-dir", default="./glove", help="our_vab_{data.npy,words.pkl,idx.pkl}")
@@ -101,8 +103,21 @@ def contrastive_loss(text_emb, motion_emb, margin: float, rng: np.random.Generat
     return pos, neg
 
 
+class _MovementAE(torch.nn.Module):
+    """Encoder + decoder as one module (one DDP wrapper for stage 1)."""
+
+    def __init__(self, enc, dec):
+        super().__init__()
+        self.enc, self.dec = enc, dec
+
+    def forward(self, x):
+        z = self.enc(x)
+        return z, self.dec(z)
+
+
 def train_movement(model: TextMotionEvaluator, args, mean, std, device, out_dir: Path, logger):
     """Stage 1: the movement autoencoder (the decoder is discarded)."""
+    dist = get_dist()
     path = out_dir / "movement_autoencoder.tar"
     if path.is_file():
         ckpt = load_checkpoint(path)
@@ -117,11 +132,13 @@ def train_movement(model: TextMotionEvaluator, args, mean, std, device, out_dir:
     enc = model.movement_encoder
     opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=args.movement_lr)
     enc.train()
-    bar = tqdm(range(args.movement_iters), desc="movement AE", disable=args.no_progress, dynamic_ncols=True)
+    ae = dist.wrap(_MovementAE(enc, dec))  # DDP over processes (identity on one)
+    seed = args.seed + 7919 * dist.rank
+    bar = tqdm(range(args.movement_iters), desc="movement AE", disable=args.no_progress or not dist.is_main,
+               dynamic_ncols=True)
     for it in bar:
-        x = torch.from_numpy(ds.batch_at(args.seed, it, args.movement_batch_size)).to(device)[..., :-4]
-        z = enc(x)
-        rec = dec(z)
+        x = torch.from_numpy(ds.batch_at(seed, it, args.movement_batch_size)).to(device)[..., :-4]
+        z, rec = ae(x)
         l_rec = F.l1_loss(rec, x)
         l_sp = z.abs().mean()
         l_sm = F.l1_loss(z[:, 1:], z[:, :-1])
@@ -133,8 +150,10 @@ def train_movement(model: TextMotionEvaluator, args, mean, std, device, out_dir:
             logger.log({"movement/recons": l_rec.item(), "movement/sparsity": l_sp.item(),
                         "movement/smooth": l_sm.item()}, step=it + 1)
             bar.set_postfix(rec=f"{l_rec.item():.4f}")
-    atomic_torch_save({"movement_encoder": enc.state_dict(), "movement_decoder": dec.state_dict(),
-                       "iters": args.movement_iters}, path)
+    if dist.is_main:
+        atomic_torch_save({"movement_encoder": enc.state_dict(), "movement_decoder": dec.state_dict(),
+                           "iters": args.movement_iters}, path)
+    dist.barrier()
 
 
 @torch.no_grad()
@@ -160,27 +179,33 @@ def validate(model, loader, args, device, rng) -> dict:
 
 def main(argv=None):
     args = get_args(argv)
+    dist = init_distributed()
     seed_everything(args.seed)
-    device = resolve_device(args.device)
+    device = dist.device if dist.enabled else resolve_device(args.device)
+    configure_backends(device, tf32=args.tf32)
     spec = get_spec(args.dataname)
     run_dir = Path(args.checkpoints_dir) / args.dataname / "text_mot_match"
     model_dir = run_dir / "model"
-    model_dir.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    dist.barrier()
 
     mean, std = load_mean_std(args.data_root, dim=spec.feature_dim)
     std = apply_feat_bias(std, args.feat_bias)
-    atomic_save_npy(run_dir / "meta" / "mean.npy", mean.astype(np.float32))
-    atomic_save_npy(run_dir / "meta" / "std.npy", std.astype(np.float32))
+    if dist.is_main:
+        atomic_save_npy(run_dir / "meta" / "mean.npy", mean.astype(np.float32))
+        atomic_save_npy(run_dir / "meta" / "std.npy", std.astype(np.float32))
     opt_fields = {"name": "text_mot_match", "dataset_name": args.dataname,
                   "checkpoints_dir": str(Path(args.checkpoints_dir)), "unit_length": 4, "dim_word": 300,
                   "dim_pos_ohot": 15, **dims(args), "max_text_len": 20, "max_motion_length": 196,
                   "batch_size": args.batch_size, "lr": args.lr, "negative_margin": args.negative_margin,
                   "feat_bias": args.feat_bias, "data_root": args.data_root, "glove_dir": args.glove_dir,
                   "seed": args.seed}
-    write_opt_file(run_dir / "opt.txt", opt_fields)
+    if dist.is_main:
+        write_opt_file(run_dir / "opt.txt", opt_fields)
 
     model = TextMotionEvaluator(dim_pose=spec.feature_dim, **dims(args)).to(device)
-    logger = RunLogger(run_dir, config=vars(args), use_wandb=args.wandb, run_name="evaluator")
+    logger = make_logger(dist, run_dir, config=vars(args), use_wandb=args.wandb, run_name="evaluator")
     t0 = time.time()
     train_movement(model, args, mean, std, device, run_dir, logger)
     t_movement = time.time() - t0
@@ -210,16 +235,23 @@ def main(argv=None):
         print(f"resumed from {model_dir / 'latest.tar'} at epoch {start_epoch}")
 
     it = 0
-    bar = tqdm(range(start_epoch, args.max_epoch), desc="text-motion match", disable=args.no_progress, dynamic_ncols=True)
+    # multi-process: one DDP wrapper per trained encoder (the movement encoder is frozen here)
+    text_fwd, motion_fwd = dist.wrap(model.text_encoder), dist.wrap(model.motion_encoder)
+    pin = args.pin_memory and device.type == "cuda"
+    bar = tqdm(range(start_epoch, args.max_epoch), desc="text-motion match", disable=args.no_progress or not dist.is_main,
+               dynamic_ncols=True)
     for epoch in bar:
         model.text_encoder.train()
         model.motion_encoder.train()
         loader = get_t2m_eval_loader(train_ds, batch_size=args.batch_size, seed=args.seed * 1000 + epoch,
-                                     num_workers=args.num_workers)
+                                     num_workers=args.num_workers, shard=(dist.rank, dist.world_size), pin_memory=pin)
         sums = {"pos": 0.0, "neg": 0.0, "n": 0}
         for word_embs, pos_ohot, _, sent_len, motion, m_len, _ in loader:
-            t = model.encode_text(word_embs.to(device).float(), pos_ohot.to(device).float(), sent_len)
-            m = model.encode_motion(motion.to(device).float(), m_len)
+            motion = motion.to(device, non_blocking=True).float()
+            t = text_fwd(word_embs.to(device).float(), pos_ohot.to(device).float(), sent_len)
+            with torch.no_grad():
+                movements = model.movement_encoder(motion[..., :-4])
+            m = motion_fwd(movements, torch.as_tensor(m_len).to("cpu", torch.int64) // model.unit_length)
             pos, neg = contrastive_loss(t, m, args.negative_margin, rng)
             loss = pos + neg
             opt_text.zero_grad(set_to_none=True)
@@ -233,10 +265,14 @@ def main(argv=None):
             sums["neg"] += neg.item()
             sums["n"] += 1
             it += 1
+        train_stats = dist.mean_dict({"train/pos": sums["pos"] / max(sums["n"], 1),
+                                      "train/neg": sums["neg"] / max(sums["n"], 1)})
+        if not dist.is_main:  # rank 0 validates and writes; the others wait for the next epoch
+            dist.barrier()
+            continue
         val_loader = get_t2m_eval_loader(val_ds, batch_size=bs_val, seed=args.seed + epoch)
         metrics = validate(model, val_loader, args, device, np.random.default_rng([args.seed, epoch]))
-        metrics.update({"train/pos": sums["pos"] / max(sums["n"], 1), "train/neg": sums["neg"] / max(sums["n"], 1),
-                        "epoch": epoch})
+        metrics.update({**train_stats, "epoch": epoch})
         logger.log(metrics, step=epoch + 1)
         state = {**model.finest_dict(), "opt_text_encoder": opt_text.state_dict(),
                  "opt_motion_encoder": opt_motion.state_dict(), "epoch": epoch, "iter": it}
@@ -247,7 +283,14 @@ def main(argv=None):
         atomic_torch_save({**state, "best_val_loss": best["val/loss"], "torch_rng": torch.get_rng_state()},
                           model_dir / "latest.tar")
         bar.set_postfix(val_loss=f"{metrics['val/loss']:.3f}", top1=f"{metrics.get('val/R_precision_top1', 0):.3f}")
+        dist.barrier()
     train_time = time.time() - t0
+    if dist.enabled:
+        sums = dist.weights_checksums(list(model.parameters()))
+        if not dist.is_main:
+            return {"rank": dist.rank, "checksums": sums}
+        atomic_write_json(run_dir / "distributed.json", {**dist.describe(), "checksums": sums,
+                                                         "in_sync": len(set(sums)) == 1})
 
     # real-motion R-precision of the finest model on the evaluation split
     report = {"train_seconds": round(train_time, 1), "movement_seconds": round(t_movement, 1), "best": best}

@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from models.mllm import MLLMConfig, MotionLLM  # noqa: E402
-from utils.device import resolve_device, seed_everything  # noqa: E402
+from utils.device import configure_backends, resolve_device, seed_everything  # noqa: E402
 from utils.io import atomic_write_json, load_checkpoint  # noqa: E402
 from utils.distributed import init_distributed  # noqa: E402
 from utils.run_logger import make_logger  # noqa: E402
@@ -103,7 +103,7 @@ def evaluate_loss(model: MotionLLM, encoded, args, device, dist=None) -> dict:
     tot, n, acc, ans_acc = 0.0, 0, 0.0, 0.0
     for s in range(0, len(encoded), args.batch_size):
         batch = model.collate(encoded[s:s + args.batch_size])
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16 and device.type == "cuda"):
             out = model.sft_loss(batch, args.reasoning_weight, args.motion_weight)
         k = out["tokens"]
         tot += out["loss"].item() * k
@@ -126,6 +126,7 @@ def setup_run(args):
         exp_dir.mkdir(parents=True, exist_ok=True)
     dist.barrier()
     device = dist.device if dist.enabled else resolve_device(args.device)
+    configure_backends(device, tf32=args.tf32)
     if dist.enabled:
         print(f"rank {dist.rank}/{dist.world_size} on {device} ({dist.backend})")
     return device, args.training_task, exp_dir, dist
@@ -156,19 +157,24 @@ def run_sft(args):
     resume_state = None
     if args.resume and latest.is_file():
         model = MotionLLM.from_checkpoint(latest, device=device, llm_backbone=args.llm_backbone, dtype=args.dtype,
-                                          gradient_checkpointing=args.gradient_checkpointing)
+                                          gradient_checkpointing=args.gradient_checkpointing,
+                          attn_implementation=args.attn_implementation)
         resume_state = load_checkpoint(latest)
     elif args.init_ckpt:
         model = MotionLLM.from_checkpoint(args.init_ckpt, device=device, llm_backbone=args.llm_backbone,
-                                          dtype=args.dtype, gradient_checkpointing=args.gradient_checkpointing)
+                                          dtype=args.dtype, gradient_checkpointing=args.gradient_checkpointing,
+                          attn_implementation=args.attn_implementation)
     else:
         model = MotionLLM(build_config(args, nb_code), device=device, dtype=args.dtype,
-                          gradient_checkpointing=args.gradient_checkpointing)
+                          gradient_checkpointing=args.gradient_checkpointing,
+                          attn_implementation=args.attn_implementation)
     if model.cfg.nb_code != nb_code:
         raise ValueError(f"the checkpoint has {model.cfg.nb_code} motion tokens but the VQ-VAE/--nb-code has {nb_code}")
     model.set_task(task)
     model.model.train()
     model.enable_data_parallel(dist)
+    if args.torch_compile:
+        model.enable_compile()
 
     filt = args.cot_task_filter or task
     records, stats = load_cot_records(args.cot_train_jsonl, nb_code=nb_code, task_filter=filt,
@@ -229,7 +235,7 @@ def run_sft(args):
                 sw = transform_weights(torch.tensor([weights[i] for i in idx], dtype=torch.float32), args)
             batch = model.collate([encoded[i] for i in idx], sw)
             with dist.no_sync(model.forward_module, skip=not sync):  # all-reduce once per optimizer step
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16 and device.type == "cuda"):
                     out = model.sft_loss(batch, args.reasoning_weight, args.motion_weight)
                 (out["loss"] / args.grad_accum).backward()
             k = out["tokens"]
@@ -332,10 +338,13 @@ def run_rlvr(args):
     device, task, exp_dir, dist = setup_run(args)
     latest = exp_dir / "motionllm_rlvr_latest.pth"
     model = MotionLLM.from_checkpoint(args.rl_reference_ckpt, device=device, llm_backbone=None, dtype=args.dtype,
-                                      gradient_checkpointing=args.gradient_checkpointing)
+                                      gradient_checkpointing=args.gradient_checkpointing,
+                          attn_implementation=args.attn_implementation)
     model.set_task(task)
     model.add_reference(task)  # frozen copy of the SFT adapter = the reference policy
     model.enable_data_parallel(dist)
+    if args.torch_compile:
+        model.enable_compile()
     nb_code = model.cfg.nb_code
     vq = None
     if args.vq_ckpt:

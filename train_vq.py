@@ -32,11 +32,12 @@ from dataset.dataset_VQ import VQMotionDataset  # noqa: E402
 from dataset.humanml3d import HumanML3DReader, load_mean_std  # noqa: E402
 from models.vqvae import HumanVQVAE, VQConfig, check_config, infer_config  # noqa: E402
 from options.option_vq import get_args  # noqa: E402
-from utils.device import resolve_device, seed_everything  # noqa: E402
+from utils.device import configure_backends, resolve_device, seed_everything  # noqa: E402
+from utils.distributed import init_distributed  # noqa: E402
 from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint  # noqa: E402
 from utils.motion_process import apply_feat_bias, recover_from_ric  # noqa: E402
 from utils.paramUtil import get_spec  # noqa: E402
-from utils.run_logger import RunLogger  # noqa: E402
+from utils.run_logger import make_logger  # noqa: E402
 
 
 # ---------------------------------------------------------------------------- losses
@@ -177,27 +178,37 @@ def save_checkpoint(path, model, cfg, optimizer=None, scheduler=None, it=None, b
     atomic_torch_save(ckpt, path)
 
 
-def batches(ds: VQMotionDataset, args, it_start: int):
-    """Batch ``it`` is a pure function of (seed, it): a resumed run sees exactly the batches an
-    uninterrupted run would. A background thread prepares the next batch while the model trains."""
+def batches(ds: VQMotionDataset, args, it_start: int, rank: int = 0, pin_memory: bool = False):
+    """Batch ``it`` is a pure function of (seed, rank, it): a resumed run sees exactly the batches an
+    uninterrupted run would (rank 0 draws what a single process draws; other ranks use offset seeds).
+    A background thread prepares the next batch while the model trains."""
     from concurrent.futures import ThreadPoolExecutor
 
+    seed = args.seed + 7919 * rank
+
+    def make(it):
+        b = torch.from_numpy(ds.batch_at(seed, it, args.batch_size))
+        return b.pin_memory() if pin_memory else b
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        nxt = pool.submit(ds.batch_at, args.seed, it_start, args.batch_size)
+        nxt = pool.submit(make, it_start)
         for it in range(it_start, args.total_iter):
             batch = nxt.result()
             if it + 1 < args.total_iter:
-                nxt = pool.submit(ds.batch_at, args.seed, it + 1, args.batch_size)
-            yield it, torch.from_numpy(batch)
+                nxt = pool.submit(make, it + 1)
+            yield it, batch
 
 
 def main(argv=None):
     args = get_args(argv)
+    dist = init_distributed()
     seed_everything(args.seed)
-    device = resolve_device(args.device)
+    device = dist.device if dist.enabled else resolve_device(args.device)
+    configure_backends(device, tf32=args.tf32)
     spec = get_spec(args.dataname)
     exp_dir = Path(args.out_dir) / args.exp_name
-    exp_dir.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        exp_dir.mkdir(parents=True, exist_ok=True)
 
     # normalisation statistics
     if args.meta_dir:
@@ -205,8 +216,9 @@ def main(argv=None):
     else:
         mean, std = load_mean_std(args.data_root, dim=spec.feature_dim)
         std = apply_feat_bias(std, args.feat_bias)
-    atomic_save_npy(exp_dir / "meta" / "mean.npy", mean.astype(np.float32))
-    atomic_save_npy(exp_dir / "meta" / "std.npy", std.astype(np.float32))
+    if dist.is_main:
+        atomic_save_npy(exp_dir / "meta" / "mean.npy", mean.astype(np.float32))
+        atomic_save_npy(exp_dir / "meta" / "std.npy", std.astype(np.float32))
 
     cfg = VQConfig.from_args(args, input_dim=spec.feature_dim)
     model = HumanVQVAE(cfg).to(device)
@@ -234,8 +246,15 @@ def main(argv=None):
         else:
             print(f"initialised from the weights of {args.resume_pth}")
 
-    atomic_write_json(exp_dir / "config.json", {"args": vars(args), "vq_config": cfg.to_dict(), "device": str(device)})
-    logger = RunLogger(exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
+    if dist.is_main:
+        atomic_write_json(exp_dir / "config.json", {"args": vars(args), "vq_config": cfg.to_dict(), "device": str(device),
+                                                    "distributed": dist.describe()})
+    logger = make_logger(dist, exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
+    # multi-process: DDP averages the gradients, the quantizer all-reduces its codebook statistics
+    # (models/quantizers.py), --batch-size is per process
+    train_model = dist.wrap(model)
+    if args.torch_compile:
+        train_model = torch.compile(train_model)
 
     train_ds = VQMotionDataset(args.data_root, split="train", window_size=args.window_size,
                                unit_length=cfg.unit_length, mean=mean, std=std, dataname=args.dataname,
@@ -249,8 +268,10 @@ def main(argv=None):
         glove = args.glove_dir or str(Path(args.data_root) / "glove")
         ev_validator = EvaluatorValidator(EvaluatorWrapper(args.evaluator_dir, device), args.data_root, glove,
                                           args.val_split, args.dataname, mean, std, args.seed, device)
-    print(f"train windows from {len(train_ds)} clips, validation on {len(validator.motions)} clips; "
-          f"model {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters on {device}")
+    if dist.is_main:
+        print(f"train windows from {len(train_ds)} clips, validation on {len(validator.motions)} clips; "
+              f"model {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters on {device}"
+              + (f", {dist.world_size} processes" if dist.enabled else ""))
 
     recons = recons_loss_fn(args.recons_loss)
     ric = ric_slice(spec.joints_num)
@@ -258,12 +279,16 @@ def main(argv=None):
     if start_it >= args.total_iter:
         print(f"nothing to do: checkpoint is at iteration {start_it} >= --total-iter {args.total_iter}")
         return best
-    bar = tqdm(total=args.total_iter, initial=start_it, desc="train_vq", disable=args.no_progress, dynamic_ncols=True)
+    bar = tqdm(total=args.total_iter, initial=start_it, desc="train_vq", disable=args.no_progress or not dist.is_main,
+               dynamic_ncols=True)
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16 and device.type == "cuda")
     acc = {"loss": 0.0, "recons": 0.0, "vel": 0.0, "commit": 0.0, "perplexity": 0.0, "n": 0}
     t_last, frames = time.time(), 0
-    for it, batch in batches(train_ds, args, start_it):
+    for it, batch in batches(train_ds, args, start_it, dist.rank, pin_memory=args.pin_memory and device.type == "cuda"):
         x = batch.to(device, non_blocking=True).float()
-        pred, commit, perplexity = model(x)
+        with amp:
+            pred, commit, perplexity = train_model(x)
+        pred = pred.float()
         l_rec = recons(pred, x)
         l_vel = recons(pred[..., ric], x[..., ric])
         loss = l_rec + args.commit * commit + args.loss_vel * l_vel
@@ -278,19 +303,22 @@ def main(argv=None):
         for k, v in (("loss", loss), ("recons", l_rec), ("vel", l_vel), ("commit", commit), ("perplexity", perplexity)):
             acc[k] += float(v.detach())
         acc["n"] += 1
-        frames += x.shape[0] * x.shape[1]
+        frames += x.shape[0] * x.shape[1] * dist.world_size
         bar.update(1)
 
         if (it + 1) % args.print_iter == 0 or it + 1 == args.total_iter:
             dt = time.time() - t_last
             rec = {f"train/{k}": acc[k] / acc["n"] for k in ("loss", "recons", "vel", "commit", "perplexity")}
             rec.update({"lr": optimizer.param_groups[0]["lr"], "train/frames_per_s": frames / max(dt, 1e-9)})
+            rec = dist.mean_dict(rec)
             logger.log(rec, step=it + 1)
             bar.set_postfix(loss=f"{rec['train/loss']:.4f}", ppl=f"{rec['train/perplexity']:.0f}")
             acc = {k: 0.0 for k in acc} | {"n": 0}
             t_last, frames = time.time(), 0
 
-        if (it + 1) % args.eval_iter == 0 or it + 1 == args.total_iter:
+        if ((it + 1) % args.eval_iter == 0 or it + 1 == args.total_iter) and not dist.is_main:
+            dist.barrier()  # rank 0 validates and writes the checkpoints
+        elif (it + 1) % args.eval_iter == 0 or it + 1 == args.total_iter:
             metrics = validator(model)
             if ev_validator is not None:
                 metrics.update(ev_validator(model))
@@ -306,9 +334,16 @@ def main(argv=None):
                        f"{metrics['val/mpjpe_root_aligned_mm']:.1f} mm), perplexity {metrics['val/perplexity']:.1f}, "
                        f"code usage {metrics['val/code_usage']:.2f} (best {best['mpjpe_mm']:.1f} mm @ {best['iter']})"
                        + (f", FID {metrics['val/fid']:.3f}, top-1 {metrics['val/top1']:.3f}" if ev_validator else ""))
+            dist.barrier()
     bar.close()
     logger.close()
-    atomic_write_json(exp_dir / "best.json", best)
+    if dist.enabled:
+        sums = dist.weights_checksums(list(model.parameters()) + [model.vqvae.quantizer.codebook])
+        if dist.is_main:
+            atomic_write_json(exp_dir / "distributed.json", {**dist.describe(), "checksums": sums,
+                                                             "in_sync": len(set(sums)) == 1})
+    if dist.is_main:
+        atomic_write_json(exp_dir / "best.json", best)
     return best
 
 

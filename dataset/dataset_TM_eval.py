@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Union
 
 import numpy as np
-from torch.utils.data import DataLoader, Dataset
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data._utils.collate import default_collate
 
 from utils.word_vectorizer import WordVectorizer, build_token_sequence
@@ -89,15 +90,41 @@ def collate_fn(batch):
     return default_collate(batch)
 
 
+class ShardSampler(Sampler):
+    """Rank ``rank`` of ``world``: its equal share of one (seeded) permutation shared by all ranks, so
+    the ranks see disjoint items and the same number of batches."""
+
+    def __init__(self, n: int, rank: int, world: int, shuffle: bool = True, seed=None):
+        self.n, self.rank, self.world, self.shuffle, self.seed = n, rank, world, shuffle, seed
+
+    def __len__(self):
+        return self.n // self.world
+
+    def __iter__(self):
+        g = make_generator(self.seed if self.seed is not None else 0)
+        order = torch.randperm(self.n, generator=g).tolist() if self.shuffle else list(range(self.n))
+        per = len(self)
+        return iter(order[self.rank * per:(self.rank + 1) * per])
+
+
 def get_t2m_eval_loader(dataset: Text2MotionEvalDataset, batch_size: int = 32, shuffle: bool = True,
-                        drop_last: bool = True, num_workers: int = 0, seed=None):
+                        drop_last: bool = True, num_workers: int = 0, seed=None, shard: tuple | None = None,
+                        pin_memory: bool = False):
     """Evaluation DataLoader (§3.1: batch 32, shuffled, drop_last, sorted by sent_len).
 
     With ``seed``, the dataset's Generator is reseeded and the shuffle order is seeded too, so
-    ``get_t2m_eval_loader(ds, seed=base + rep)`` gives reproducible replications.
+    ``get_t2m_eval_loader(ds, seed=base + rep)`` gives reproducible replications. ``shard=(rank,
+    world)`` (multi-process training): this rank's part of the shuffled items; the random caption and
+    crop choices then use a per-rank stream.
     """
+    if shard is not None and shard[1] > 1:
+        rank, world = shard
+        dataset.reset_rng([seed if seed is not None else 0, rank])
+        return DataLoader(dataset, batch_size=batch_size, sampler=ShardSampler(len(dataset), rank, world, shuffle, seed),
+                          drop_last=drop_last, num_workers=num_workers, collate_fn=collate_fn,
+                          worker_init_fn=seed_worker, pin_memory=pin_memory)
     if seed is not None:
         dataset.reset_rng(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
                       num_workers=num_workers, collate_fn=collate_fn, worker_init_fn=seed_worker,
-                      generator=make_generator(seed))
+                      generator=make_generator(seed), pin_memory=pin_memory)

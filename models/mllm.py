@@ -213,6 +213,11 @@ class MotionLLM(torch.nn.Module):
         object.__setattr__(self, "_ddp_module", dist.wrap(self.model))
         return True
 
+    def enable_compile(self, **kw):
+        """``torch.compile`` the gradient-carrying forward (the DDP wrapper when there is one); generation
+        stays eager (its shapes change every step)."""
+        object.__setattr__(self, "_ddp_module", torch.compile(self.forward_module, **kw))
+
     def forward_logits(self, input_ids, attention_mask):
         module = self.forward_module if torch.is_grad_enabled() else self.model
         out = module(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device),

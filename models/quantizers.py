@@ -14,6 +14,28 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def _dist_world() -> int:
+    """World size of an initialised process group (1 otherwise). Under multi-process training the
+    codebook statistics are all-reduced and random restarts broadcast from rank 0, so every rank keeps
+    the same codebook (what one process would compute on the global batch)."""
+    import torch.distributed as td
+    return td.get_world_size() if td.is_available() and td.is_initialized() else 1
+
+
+def _all_reduce_sum(*ts):
+    if _dist_world() > 1:
+        import torch.distributed as td
+        for t in ts:
+            td.all_reduce(t)
+
+
+def _broadcast(t: torch.Tensor) -> torch.Tensor:
+    if _dist_world() > 1:
+        import torch.distributed as td
+        td.broadcast(t, 0)
+    return t
+
+
 class _Quantizer(nn.Module):
     uses_ema = False
     uses_reset = False
@@ -61,8 +83,8 @@ class _Quantizer(nn.Module):
 
     @torch.no_grad()
     def init_codebook(self, x: torch.Tensor):
-        out = self._tile(x, self.nb_code)
-        self.codebook.copy_(out[: self.nb_code])
+        out = _broadcast(self._tile(x, self.nb_code)[: self.nb_code].contiguous())
+        self.codebook.copy_(out)
         self.code_sum.copy_(self.codebook)
         self.code_count.fill_(1.0)
         self.initialised.fill_(True)
@@ -86,12 +108,13 @@ class _Quantizer(nn.Module):
         onehot = F.one_hot(code_idx, self.nb_code).type(x.dtype)  # (N, K)
         code_sum = onehot.t() @ x
         code_count = onehot.sum(0)
+        _all_reduce_sum(code_sum, code_count)
         self.code_sum.mul_(self.mu).add_(code_sum, alpha=1 - self.mu)
         self.code_count.mul_(self.mu).add_(code_count, alpha=1 - self.mu)
         usage = (self.code_count >= 1.0).unsqueeze(1).type(x.dtype)
         code_update = self.code_sum / self.code_count.clamp_min(1e-12).unsqueeze(1)
         if self.uses_reset:
-            code_rand = self._tile(x, self.nb_code)[: self.nb_code]
+            code_rand = _broadcast(self._tile(x, self.nb_code)[: self.nb_code].contiguous())
             self.codebook.copy_(usage * code_update + (1 - usage) * code_rand)
         else:
             self.codebook.copy_(usage * code_update + (1 - usage) * self.codebook)
@@ -99,9 +122,10 @@ class _Quantizer(nn.Module):
     @torch.no_grad()
     def _reset_dead(self, x: torch.Tensor, code_idx: torch.Tensor):
         code_count = torch.bincount(code_idx, minlength=self.nb_code).type(x.dtype)
+        _all_reduce_sum(code_count)
         self.code_count.mul_(self.mu).add_(code_count, alpha=1 - self.mu)
         usage = (self.code_count >= 1.0).unsqueeze(1).type(x.dtype)
-        code_rand = self._tile(x, self.nb_code)[: self.nb_code]
+        code_rand = _broadcast(self._tile(x, self.nb_code)[: self.nb_code].contiguous())
         self.codebook.copy_(usage * self.codebook + (1 - usage) * code_rand)
 
     # ------------------------------------------------------------------ forward
@@ -165,7 +189,7 @@ class QuantizeReset(_Quantizer):
 
     def init_codebook(self, x):
         with torch.no_grad():
-            self.codebook.data.copy_(self._tile(x, self.nb_code)[: self.nb_code])
+            self.codebook.data.copy_(_broadcast(self._tile(x, self.nb_code)[: self.nb_code].contiguous()))
             self.code_count.fill_(1.0)
             self.initialised.fill_(True)
 

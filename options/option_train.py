@@ -110,6 +110,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--cot-num-workers", type=int, default=0)
     g.add_argument("--skip-bad-records", action="store_true", help="skip and count malformed CoT lines")
     g.add_argument("--max-train-records", type=int, default=0, help="use at most N records (0 = all)")
+    from utils.device import add_performance_args
+    add_performance_args(p, llm=True)
     return p
 
 

@@ -51,6 +51,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Train the motion VQ-VAE (T2M-GPT recipe)",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_common_args(p)
+    from utils.device import add_performance_args
+    add_performance_args(p)
     g = p.add_argument_group("data")
     g.add_argument("--batch-size", type=int, default=256, help="training batch (option_vq.py default was 128)")
     g.add_argument("--window-size", type=int, default=64, help="random training crop length in frames")

@@ -5,8 +5,9 @@ One step for B prompts:
 1. **Rollout**: one batched ``generate`` call samples G completions per prompt (temperature / top-p).
 2. **Rewards** for all B·G completions at once; advantages are group-normalised,
    A_i = (r_i − mean_g r) / (std_g r + eps), on the total reward or per reward component.
-3. **Log-probs** of the sampled tokens under the sampling policy (π_old, no grad) and the frozen
-   reference (a copy of the adapter and new token rows, switched in; not a second backbone).
+3. **Log-probs** of the sampled tokens under the sampling policy (π_old, no grad; with one inner epoch
+   it equals the detached current log-prob and is not recomputed) and the frozen reference (a copy of
+   the adapter and new token rows, switched in; not a second backbone; skipped when β = 0).
 4. For each inner epoch, the token-level clipped surrogate with the k3 KL (with gradient)::
 
        L = −1/G Σ_i 1/|o_i| Σ_t [ min(ρ_it A_i, clip(ρ_it, 1−ε, 1+ε) A_i) − β KL_it ]
@@ -184,10 +185,17 @@ class GRPOTrainer:
 
     @torch.no_grad()
     def score_logprobs(self, ro: Rollout):
-        m = self.m
-        ro.old_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, self.cfg.micro_batch_size)
-        with m.using_adapter(m.reference_name(m.active)):
-            ro.ref_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, self.cfg.micro_batch_size)
+        """Log-probs under the sampling policy and the reference. With one inner epoch the policy has not
+        moved since sampling, so π_old is the detached current log-prob and that forward is skipped (as
+        TRL does); without a KL term the reference forward is skipped too."""
+        m, cfg = self.m, self.cfg
+        ro.old_logp = None
+        if cfg.inner_epochs > 1:
+            ro.old_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, cfg.micro_batch_size)
+        ro.ref_logp = None
+        if cfg.kl_coef != 0:
+            with m.using_adapter(m.reference_name(m.active)):
+                ro.ref_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, cfg.micro_batch_size)
 
     def com_rollouts(self, task: str, prompts: list) -> list:
         """``com_rounds`` rounds of G samples per prompt (one batched generate call each); from round 2
@@ -254,9 +262,11 @@ class GRPOTrainer:
                     with self._no_sync(i_back < n_back):
                         logp = token_logprobs(m, ro.input_ids[sl], ro.attention_mask[sl], ro.prompt_len,
                                               cfg.micro_batch_size)
-                        loss, st = policy_loss(logp, ro.old_logp[sl].to(logp.device), ro.ref_logp[sl].to(logp.device),
-                                               a_r[sl].to(logp.device), ro.completion_mask[sl].to(logp.device),
-                                               cfg.clip_eps, cfg.kl_coef, cfg.loss_norm, cfg.max_new_tokens)
+                        old = logp.detach() if ro.old_logp is None else ro.old_logp[sl].to(logp.device)
+                        ref = logp.detach() if ro.ref_logp is None else ro.ref_logp[sl].to(logp.device)
+                        loss, st = policy_loss(logp, old, ref, a_r[sl].to(logp.device),
+                                               ro.completion_mask[sl].to(logp.device), cfg.clip_eps, cfg.kl_coef,
+                                               cfg.loss_norm, cfg.max_new_tokens)
                         (loss * k_sl / N).backward()
                     for k, v in st.items():
                         stats[k] = stats.get(k, 0.0) + v * k_sl / N / cfg.inner_epochs

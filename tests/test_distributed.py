@@ -12,11 +12,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _torchrun(args, tmp_path, name):
+def _torchrun(args, tmp_path, name, script="train_mllm.py"):
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
     env.pop("WORLD_SIZE", None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(ROOT / "train_mllm.py"), *args]
+           str(ROOT / script), *args]
     res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     (tmp_path / f"{name}.log").write_text(res.stdout + res.stderr)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
@@ -77,6 +77,32 @@ def test_two_process_sft_and_grpo_stay_in_sync(tmp_path):
     before, after = _adapter(sft), _adapter(tmp_path / "rl" / "motionllm_rlvr_epoch_0.pth")
     moved = max(float((after[k].float() - before[k].float()).abs().max()) for k in before)
     assert moved > 0, "GRPO did not update the weights"
+
+
+def test_two_process_vq_and_evaluator_stay_in_sync(tmp_path):
+    """VQ-VAE (DDP + all-reduced EMA codebook statistics) and evaluator (two DDP encoders, sharded
+    loader) on 2 gloo processes: identical weights and codebooks on both ranks."""
+    from prepare.make_synthetic_dataset import build_dataset
+    data = tmp_path / "syn"
+    build_dataset(data, num_motions=30, seed=3, progress=False)
+    _torchrun(["--data-root", str(data), "--out-dir", str(tmp_path), "--exp-name", "vq", "--batch-size", "4",
+               "--total-iter", "6", "--eval-iter", "3", "--print-iter", "2", "--no-progress", "--nb-code", "16",
+               "--code-dim", "16", "--output-emb-width", "16", "--width", "16", "--depth", "1",
+               "--warm-up-iter", "2"], tmp_path, "vq", script="train_vq.py")
+    info = json.loads((tmp_path / "vq" / "distributed.json").read_text())
+    assert info["world_size"] == 2 and info["in_sync"], info
+    assert (tmp_path / "vq" / "net_last.pth").is_file()
+    _torchrun(["--data-root", str(data), "--glove-dir", str(data / "glove"), "--checkpoints-dir", str(tmp_path / "ev"),
+               "--movement-iters", "3", "--movement-batch-size", "8", "--max-epoch", "2", "--batch-size", "4",
+               "--no-progress", "--eval-split", "train", "--dim-movement-enc-hidden", "16",
+               "--dim-movement-latent", "16", "--dim-text-hidden", "16", "--dim-motion-hidden", "16",
+               "--dim-coemb-hidden", "16"], tmp_path, "ev", script="train_evaluator.py")
+    run = tmp_path / "ev" / "t2m" / "text_mot_match"
+    info = json.loads((run / "distributed.json").read_text())
+    assert info["world_size"] == 2 and info["in_sync"], info
+    assert (run / "model" / "finest.tar").is_file()
+    epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines() if '"epoch"' in x]
+    assert epochs == [0, 1]  # one writer
 
 
 def test_shard_is_even_and_disjoint():
