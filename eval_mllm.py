@@ -222,6 +222,10 @@ def main(argv=None):
         raise SystemExit("--vq-ckpt is required (the VQ-VAE the model's motion tokens come from)")
     mllm = MotionLLM.from_checkpoint(args.eval_ckpt, device=device, llm_backbone=args.llm_backbone,
                                      dtype=args.dtype)
+    if args.gen_engine == "vllm":
+        from models.vllm_engine import VLLMEngine
+        mllm.use_engine(VLLMEngine(mllm, args.eval_task, seed=args.seed,
+                                   gpu_memory_utilization=args.vllm_gpu_memory_utilization))
     vq = load_vq_with_stats(args.vq_ckpt, device)
     if vq[0].nb_code != mllm.cfg.nb_code:
         raise SystemExit(f"--vq-ckpt has {vq[0].nb_code} codes but the checkpoint uses {mllm.cfg.nb_code}")
@@ -231,7 +235,7 @@ def main(argv=None):
     gen = Generator(mllm, args, scorer)
     t0 = time.time()
     res = (eval_t2m if args.eval_task == "t2m" else eval_m2t)(args, mllm, wrapper, wv, vq, gen)
-    meta = {"checkpoint": args.eval_ckpt, "split": args.split, "device": str(device) + (
+    meta = {"checkpoint": args.eval_ckpt, "split": args.split, "engine": args.gen_engine, "device": str(device) + (
         f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "com": f"K={args.com_candidates}, T={args.com_refine_steps}" if args.use_com else "off",
         "com_scorer": f"{scorer_name} (never sees the reference)" if args.use_com else None,

@@ -367,6 +367,10 @@ def run_rlvr(args):
         com_scorer = ComScorer(com)
     trainer = GRPOTrainer(model, reward_fn, cfg, weights=reward.weights, lr=args.learning_rate, com_scorer=com_scorer,
                           dist=dist)
+    if args.rollout_engine == "vllm":
+        from models.vllm_engine import VLLMEngine
+        model.use_engine(VLLMEngine(model, task, work_dir=exp_dir / "vllm", seed=args.seed,
+                                    gpu_memory_utilization=args.vllm_gpu_memory_utilization))
     trainer.optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=args.learning_rate, weight_decay=0.0)
     start_epoch, step = 0, 0
     if args.resume and latest.is_file():

@@ -213,6 +213,11 @@ class MotionLLM(torch.nn.Module):
         object.__setattr__(self, "_ddp_module", dist.wrap(self.model))
         return True
 
+    def use_engine(self, engine):
+        """Route :meth:`generate` through another engine (``models.vllm_engine.VLLMEngine``); ``None``
+        restores Hugging Face ``generate``."""
+        self.__dict__["engine"] = engine
+
     def enable_compile(self, **kw):
         """``torch.compile`` the gradient-carrying forward (the DDP wrapper when there is one); generation
         stays eager (its shapes change every step)."""
@@ -272,15 +277,26 @@ class MotionLLM(torch.nn.Module):
         for i, p in enumerate(prompts):  # left padding for decoder-only generation
             ids[i, L - len(p):] = torch.tensor(p)
             att[i, L - len(p):] = 1
-        was_training = self.model.training
-        self.model.eval()
-        gen_kw = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, num_return_sequences=num_return_sequences,
-                      eos_token_id=self.tokenizer.eos_token_id, pad_token_id=pad)
-        if do_sample:
-            gen_kw.update(temperature=temperature, top_p=top_p, top_k=0)
-        out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device), **gen_kw)
-        if was_training:
-            self.model.train()
+        engine = self.__dict__.get("engine")
+        if engine is not None:  # e.g. models.vllm_engine.VLLMEngine: token ids in, token ids out
+            comps = engine.generate(prompts, n=num_return_sequences, do_sample=do_sample, temperature=temperature,
+                                    top_p=top_p, max_new_tokens=max_new_tokens, eos_token_id=self.tokenizer.eos_token_id)
+            C = max([len(c) for c in comps] + [1])
+            new = torch.full((len(comps), C), pad, dtype=torch.long)
+            for i, c in enumerate(comps):
+                new[i, :len(c)] = torch.tensor(c, dtype=torch.long)
+            out = torch.cat([ids.repeat_interleave(num_return_sequences, 0), new], 1)
+        else:
+            was_training = self.model.training
+            self.model.eval()
+            gen_kw = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
+                          num_return_sequences=num_return_sequences, eos_token_id=self.tokenizer.eos_token_id,
+                          pad_token_id=pad)
+            if do_sample:
+                gen_kw.update(temperature=temperature, top_p=top_p, top_k=0)
+            out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device), **gen_kw)
+            if was_training:
+                self.model.train()
         new = out[:, L:].cpu()
         results = []
         for row in new:

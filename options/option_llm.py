@@ -38,6 +38,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--gen-batch-size", type=int, default=32, help="inputs per generate call")
     g.add_argument("--m2t-eval-batch-size", type=int, default=None, help="alias of --gen-batch-size for m2t")
     g.add_argument("--max-new-tokens", type=int, default=256)
+    g.add_argument("--gen-engine", type=str, default="hf", choices=["hf", "vllm"],
+                   help="generation backend: Hugging Face generate or vLLM (pip install vllm; merged adapter)")
+    g.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.5)
     g.add_argument("--greedy", action="store_true", help="greedy decoding for the main pass (default: sampling)")
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-p", type=float, default=1.0)

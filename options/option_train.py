@@ -93,6 +93,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--rl-top-p", type=float, default=1.0)
     g.add_argument("--rl-max-new-tokens", type=int, default=200)
     g.add_argument("--rl-loss-norm", type=str, default="grpo", choices=["grpo", "token", "dr_grpo"])
+    g.add_argument("--rollout-engine", type=str, default="hf", choices=["hf", "vllm"],
+                   help="GRPO rollout generation: Hugging Face generate, or a colocated vLLM engine (pip install vllm; "
+                        "single process; weights synced after every step)")
+    g.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.3)
     g.add_argument("--rl-metrics-jsonl", type=str, default=None, help="also write per-step RL metrics here")
     g.add_argument("--rl-max-prompts", type=int, default=0, help="use at most N prompts per epoch (0 = all)")
     g.add_argument("--com-refine-steps", type=int, default=0,

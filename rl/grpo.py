@@ -274,6 +274,9 @@ class GRPOTrainer:
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(m.trainable_parameters(), cfg.max_grad_norm)
             self.optimizer.step()
+        engine = m.__dict__.get("engine")
+        if engine is not None and hasattr(engine, "sync"):  # e.g. vLLM: serve the updated policy next step
+            engine.sync()
         dt = time.time() - t0
         ro = segments[0]
         lens = torch.cat([s.completion_mask.sum(1).float() for s in segments])

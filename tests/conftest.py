@@ -57,3 +57,27 @@ def build_tiny_lm_assets(root, num_motions=20, seed=0, pretrain_steps=150):
                         num_attention_heads=4, num_key_value_heads=2, intermediate_size=128, verbose=False,
                         bench=False, pretrain_steps=pretrain_steps)
     return data, backbone
+
+
+def build_tiny_rl_assets(root, num_motions=40, seed=1, pretrain_steps=50, vq_iters=4, evaluator_iters=5,
+                         cot_records=24):
+    """:func:`build_tiny_lm_assets` plus a tiny VQ-VAE, evaluator and CoT records (train split): what
+    the SFT -> RLVR tests start from. Returns a dict of paths (data, backbone, vq, evaluator, cot)."""
+    import train_evaluator
+    import train_vq
+    from prepare.build_cot import main as build_cot_main
+
+    data, bb = build_tiny_lm_assets(root, num_motions=num_motions, seed=seed, pretrain_steps=pretrain_steps)
+    train_vq.main(["--data-root", str(data), "--out-dir", str(root), "--exp-name", "vq", "--batch-size", "8",
+                   "--total-iter", str(vq_iters), "--eval-iter", str(vq_iters), "--no-progress", "--nb-code", "32",
+                   "--code-dim", "16", "--output-emb-width", "16", "--width", "16", "--depth", "1"])
+    vq = root / "vq" / "net_last.pth"
+    train_evaluator.main(["--data-root", str(data), "--glove-dir", str(data / "glove"), "--checkpoints-dir",
+                          str(root / "ev"), "--movement-iters", str(evaluator_iters), "--max-epoch", "1",
+                          "--no-progress", "--eval-split", "train", "--dim-movement-enc-hidden", "16",
+                          "--dim-movement-latent", "16", "--dim-text-hidden", "16", "--dim-motion-hidden", "16",
+                          "--dim-coemb-hidden", "16"])
+    build_cot_main(["--vq-ckpt", str(vq), "--data-root", str(data), "--out-dir", str(root / "cot"),
+                    "--split", "train", "--captions-per-item", "1", "--max-records", str(cot_records), "--no-progress"])
+    return {"data": data, "backbone": bb, "vq": vq, "evaluator": root / "ev" / "t2m" / "text_mot_match",
+            "cot": root / "cot"}

@@ -29,22 +29,11 @@ def _adapter(ck_path):
 
 
 def test_two_process_sft_and_grpo_stay_in_sync(tmp_path):
-    import train_evaluator
-    import train_vq
-    from conftest import build_tiny_lm_assets
-    from prepare.build_cot import main as build_cot_main
+    from conftest import build_tiny_rl_assets
 
-    data, bb = build_tiny_lm_assets(tmp_path, num_motions=30, seed=2, pretrain_steps=30)
-    train_vq.main(["--data-root", str(data), "--out-dir", str(tmp_path), "--exp-name", "vq", "--batch-size", "8",
-                   "--total-iter", "2", "--eval-iter", "2", "--no-progress", "--nb-code", "32", "--code-dim", "16",
-                   "--output-emb-width", "16", "--width", "16", "--depth", "1"])
-    vq = tmp_path / "vq" / "net_last.pth"
-    train_evaluator.main(["--data-root", str(data), "--glove-dir", str(data / "glove"), "--checkpoints-dir",
-                          str(tmp_path / "ev"), "--movement-iters", "2", "--max-epoch", "1", "--no-progress",
-                          "--eval-split", "train", "--dim-movement-enc-hidden", "16", "--dim-movement-latent", "16",
-                          "--dim-text-hidden", "16", "--dim-motion-hidden", "16", "--dim-coemb-hidden", "16"])
-    build_cot_main(["--vq-ckpt", str(vq), "--data-root", str(data), "--out-dir", str(tmp_path / "cot"),
-                    "--split", "train", "--captions-per-item", "1", "--max-records", "16", "--no-progress"])
+    a = build_tiny_rl_assets(tmp_path, num_motions=30, seed=2, pretrain_steps=30, vq_iters=2, evaluator_iters=2,
+                             cot_records=16)
+    data, bb, vq = a["data"], a["backbone"], a["vq"]
     common = ["--llm-backbone", str(bb), "--vq-ckpt", str(vq), "--use-reasoning", "--out-dir", str(tmp_path),
               "--no-progress", "--dtype", "fp32", "--lora-r-t2m", "4", "--lora-alpha-t2m", "8", "--lora-dropout", "0",
               "--lora-r-m2t", "4", "--lora-alpha-m2t", "8", "--batch-size", "2", "--print-iter", "1"]

@@ -8,23 +8,11 @@ import torch
 
 
 def test_sft_then_rlvr_chain(tmp_path):
-    import train_evaluator
     import train_mllm
-    import train_vq
-    from conftest import build_tiny_lm_assets
-    from prepare.build_cot import main as build_cot_main
+    from conftest import build_tiny_rl_assets
 
-    data, _ = build_tiny_lm_assets(tmp_path, num_motions=40, seed=1, pretrain_steps=50)
-    train_vq.main(["--data-root", str(data), "--out-dir", str(tmp_path), "--exp-name", "vq", "--batch-size", "8",
-                   "--total-iter", "4", "--eval-iter", "4", "--no-progress", "--nb-code", "32", "--code-dim", "16",
-                   "--output-emb-width", "16", "--width", "16", "--depth", "1"])
-    vq = tmp_path / "vq" / "net_last.pth"
-    train_evaluator.main(["--data-root", str(data), "--glove-dir", str(data / "glove"), "--checkpoints-dir",
-                          str(tmp_path / "ev"), "--movement-iters", "5", "--max-epoch", "1", "--no-progress",
-                          "--eval-split", "train", "--dim-movement-enc-hidden", "16", "--dim-movement-latent", "16",
-                          "--dim-text-hidden", "16", "--dim-motion-hidden", "16", "--dim-coemb-hidden", "16"])
-    build_cot_main(["--vq-ckpt", str(vq), "--data-root", str(data), "--out-dir", str(tmp_path / "cot"),
-                    "--split", "train", "--captions-per-item", "1", "--max-records", "24", "--no-progress"])
+    a = build_tiny_rl_assets(tmp_path)
+    data, vq = a["data"], a["vq"]
     common = ["--llm-backbone", str(tmp_path / "bb"), "--vq-ckpt", str(vq), "--use-reasoning", "--out-dir",
               str(tmp_path), "--no-progress", "--device", "cpu", "--dtype", "fp32", "--lora-r-t2m", "8",
               "--lora-alpha-t2m", "16", "--batch-size", "4"]

@@ -161,8 +161,12 @@ def init_distributed(mixed_precision: str = "no", find_unused_parameters: bool =
     from accelerate.utils import DistributedDataParallelKwargs
 
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False, find_unused_parameters=find_unused_parameters)
-    _DIST = Dist(Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed_precision,
-                             kwargs_handlers=[ddp]))
+    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed_precision, kwargs_handlers=[ddp])
+    kind = str(acc.distributed_type).split(".")[-1]
+    if kind in ("DEEPSPEED", "FSDP", "MEGATRON_LM"):
+        raise RuntimeError(f"the accelerate config selects {kind}; MoRL's training loops use DDP (each process "
+                           "holds the frozen backbone + LoRA). Use a multi-GPU config without DeepSpeed/FSDP.")
+    _DIST = Dist(acc)
     return _DIST
 
 

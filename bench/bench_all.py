@@ -1,0 +1,270 @@
+#!/usr/bin/env python
+"""One entry point for the speed figures of the README, measured in one run on this machine.
+
+    python bench/bench_all.py                                  # tiny backbone (+ quickstart assets if present)
+    python bench/bench_all.py --backbone Qwen/Qwen2.5-0.5B     # also a real backbone (hub id or local dir)
+    python bench/bench_all.py --device cuda --backbone /models/Qwen3-1.7B
+
+Sections (every ratio is measured in the same run):
+
+* **machine**: device, threads, measured dense-matmul peak (fp32 on CPU, bf16 on CUDA) — the MFU denominator.
+* **sft** (per backbone): training tokens/s of MotionLLM SFT steps (LoRA r16 + new-token rows, batch 16 of
+  CoT-shaped records) and model FLOPs utilisation = tokens/s × FLOPs/token ÷ peak, with FLOPs/token
+  = 4N + 3·attention (frozen base: no weight-gradient matmuls; see bench/mfu.py).
+* **grpo** (per backbone): one GRPO step (B prompts × G samples) of this trainer vs the per-sample loop of the
+  original code vs TRL's ``GRPOTrainer`` (optional: ``pip install -r requirements-bench.txt``) on the same
+  backbone, LoRA, B, G, max new tokens, temperature and KL coefficient.
+* **eval**: generation throughput of ``eval_mllm.py`` (samples/s) without and with Chain-of-Motion
+  (K = 8, T = 2) and the CoM overhead ratio (the paper reports about 2.1×). Uses the quickstart's trained
+  checkpoint, VQ-VAE and evaluator (the CoM scorer is the reward composite) when ``--experiments`` holds
+  them; otherwise an untrained model and a format-only scorer (stated in the output).
+
+Writes everything to ``--out`` (JSON) and prints a summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT, ROOT / "bench"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from models.mllm import MLLMConfig, MotionLLM  # noqa: E402
+from mfu import measure_matmul_peak, mfu, transformer_flops_per_token  # noqa: E402
+
+CAPTIONS = ["a person walks forward and waves with the right hand.", "someone jumps twice in place.",
+            "a man turns around to the left and then sits down.", "the person runs in a circle clockwise.",
+            "a figure raises both arms above the head.", "a woman kicks with her left leg.",
+            "someone crawls forward on the floor.", "a person steps to the right three times."]
+REASONING = ("Plan: start standing, shift the weight to the left leg, take four steps forward at a normal pace "
+             "with the arms swinging, then raise the right arm and wave twice before stopping.")
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def machine_info(device: torch.device) -> dict:
+    info = {"device": str(device), "platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cpu_count": __import__("os").cpu_count()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    info["matmul_peak_flops"] = measure_matmul_peak(device, dtype)
+    info["matmul_peak_dtype"] = str(dtype).replace("torch.", "")
+    return info
+
+
+def build_model(backbone: str, device, nb_code=512, seed=0, reference=False) -> MotionLLM:
+    torch.manual_seed(seed)
+    m = MotionLLM(MLLMConfig(llm_backbone=backbone, nb_code=nb_code, lora_r={"t2m": 16, "m2t": 16},
+                             lora_alpha={"t2m": 32, "m2t": 32}), device=device)
+    m.set_task("t2m")
+    if reference:
+        m.add_reference("t2m")
+    return m
+
+
+# ---------------------------------------------------------------------------- SFT
+def bench_sft(m: MotionLLM, device, peak: float, batch_size=16, steps=6, seed=0) -> dict:
+    rng = np.random.default_rng(seed)
+    enc = []
+    for i in range(batch_size * 4):
+        codes = rng.integers(0, m.cfg.nb_code, int(rng.integers(25, 50))).tolist()
+        enc.append(m.encode("t2m", CAPTIONS[i % len(CAPTIONS)], codes, REASONING, None, 200))
+    opt = torch.optim.AdamW(m.trainable_parameters(), lr=1e-4)
+    m.model.train()
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def step(i):
+        batch = m.collate(enc[(i * batch_size) % len(enc):][:batch_size])
+        with amp:
+            out = m.sft_loss(batch)
+        out["loss"].backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return int(batch["attention_mask"].sum()), batch["input_ids"].shape[1]
+
+    step(0)  # warm-up
+    _sync(device)
+    t0, toks, lens = time.time(), 0, []
+    for i in range(steps):
+        k, L = step(i + 1)
+        toks += k
+        lens.append(L)
+    _sync(device)
+    dt = time.time() - t0
+    tps = toks / dt
+    cfg = m.model.get_base_model().config
+    fl = transformer_flops_per_token(cfg, seq_len=int(np.mean(lens)), trainable_only_backward=True)
+    return {"tokens_per_s": round(tps, 1), "step_s": round(dt / steps, 4), "batch_size": batch_size,
+            "mean_seq_len": float(np.mean(lens)), "train_flops_per_token": fl["train_flops_per_token"],
+            "params_matmul": fl["params_matmul"], "mfu": mfu(tps, fl["train_flops_per_token"], peak)}
+
+
+# ---------------------------------------------------------------------------- GRPO
+def bench_grpo(m: MotionLLM, backbone: str, device, prompts=4, group=8, max_new_tokens=48, repeats=2,
+               with_trl=True) -> dict:
+    from bench_grpo import per_sample_step, toy_reward
+    from rl.grpo import GRPOConfig, GRPOTrainer
+
+    cfg = GRPOConfig(group_size=group, max_new_tokens=max_new_tokens, temperature=1.0, kl_coef=0.02,
+                     micro_batch_size=prompts * group)
+    caps = CAPTIONS[:prompts]
+    tr = GRPOTrainer(m, toy_reward, cfg, lr=1e-5)
+    opt = torch.optim.AdamW(m.trainable_parameters(), lr=1e-5)
+    tr.step("t2m", caps)  # warm-up
+    b, p = [], []
+    for _ in range(repeats):
+        _sync(device)
+        st = tr.step("t2m", caps)
+        _sync(device)
+        b.append(st)
+        p.append(per_sample_step(m, caps, cfg, opt))
+    bb = min(b, key=lambda r: r["step_s"])
+    pp = min(p, key=lambda r: r["step_s"])
+    tokens_b = bb["response_len"] * prompts * group
+    res = {"prompts": prompts, "group_size": group, "max_new_tokens": max_new_tokens,
+           "batched": {"step_s": round(bb["step_s"], 3), "rollout_tokens_per_s": round(bb["rollout_tokens_per_s"]),
+                       "step_tokens_per_s": round(tokens_b / bb["step_s"])},
+           "per_sample": {"step_s": round(pp["step_s"], 3), "rollout_tokens_per_s": round(pp["rollout_tokens_per_s"])},
+           "speedup_vs_per_sample": round(pp["step_s"] / bb["step_s"], 2)}
+    if with_trl:
+        try:
+            from trl_grpo import run_trl_grpo
+            t = run_trl_grpo(backbone, caps, group, max_new_tokens, steps=repeats + 1, beta=0.02,
+                             device=device.type)
+            res["trl"] = {"version": t.get("trl_version"), "step_s": round(t["step_s"], 3),
+                          "step_tokens_per_s": round(t["tokens_per_s"])}
+            res["speedup_vs_trl"] = round(t["step_s"] / bb["step_s"], 2)
+        except ImportError as exc:
+            res["trl"] = {"skipped": str(exc)}
+    return res
+
+
+# ---------------------------------------------------------------------------- eval / CoM
+def _eval_assets(exp: Path) -> dict | None:
+    paths = {"ckpt": exp / "morl_rlvr_t2m" / "motionllm_rlvr_epoch_0.pth", "vq": exp / "vq_synthetic" / "net_last.pth",
+             "evaluator": exp / "evaluator_synthetic" / "t2m" / "text_mot_match"}
+    return paths if all(p.exists() for p in paths.values()) else None
+
+
+def bench_eval(exp: Path, device, items=32, K=8, T=2, max_new_tokens=160, data_glove=None) -> dict:
+    from eval_mllm import Generator, build_scorer
+    from options.option_llm import get_args
+
+    assets = _eval_assets(exp)
+    args = get_args(["--eval-task", "t2m", "--max-new-tokens", str(max_new_tokens), "--gen-batch-size", str(items),
+                     "--com-candidates", str(K), "--com-refine-steps", str(T), "--nli-model-name", "none"])
+    if assets is not None:
+        m = MotionLLM.from_checkpoint(assets["ckpt"], device=device)
+        from prepare.tokenize_dataset import load_vq_with_stats
+        vq = load_vq_with_stats(assets["vq"], device)
+        args.evaluator_dir = str(assets["evaluator"])
+        args.reward_dataset_opt_path = str(assets["evaluator"])
+        args.reward_glove_path = str(data_glove) if data_glove else args.reward_glove_path
+        args.glove_dir = args.reward_glove_path
+        scorer, scorer_name = build_scorer(args, "t2m", vq, device)
+        source = f"quickstart checkpoint {assets['ckpt']}"
+    else:
+        m = build_model(_tiny_backbone(), device)
+
+        def scorer(task, inputs, outs):
+            return np.asarray([float(o["well_formed"]) + 0.01 * len(o["motion_codes"]) for o in outs])
+        scorer_name, source = "well-formedness only", "untrained tiny model (no quickstart assets found)"
+    caps = [CAPTIONS[i % len(CAPTIONS)] for i in range(items)]
+    out = {"items": items, "K": K, "T": T, "max_new_tokens": max_new_tokens, "model": source, "scorer": scorer_name}
+    for name, use_com in (("plain", False), ("com", True)):
+        args.use_com = use_com
+        gen = Generator(m, args, scorer if use_com else None)
+        gen("t2m", caps[: min(4, items)])  # warm-up
+        gen.seconds = 0.0
+        gen.samples = 0
+        _sync(device)
+        gen("t2m", caps)
+        _sync(device)
+        out[name] = {"seconds": round(gen.seconds, 3), "samples_per_s": round(items / gen.seconds, 2)}
+    out["com_overhead"] = round(out["com"]["seconds"] / out["plain"]["seconds"], 2)
+    return out
+
+
+_TINY: str | None = None
+
+
+def _tiny_backbone(experiments=None) -> str:
+    global _TINY
+    if _TINY is None:
+        local = Path(experiments or ROOT / "experiments") / "tiny_backbone"
+        if (local / "config.json").is_file():
+            _TINY = str(local)
+        else:
+            from prepare.make_tiny_backbone import build_tiny_backbone
+            _TINY = str(Path(tempfile.mkdtemp()) / "bb")
+            build_tiny_backbone(_TINY, tokenizer="bpe", verbose=False, bench=False)
+    return _TINY
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backbone", action="append", default=[], help="extra backbone(s): hub id or local dir")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--experiments", default="experiments", help="quickstart outputs (for the eval/CoM section)")
+    ap.add_argument("--data-root", default="data/synthetic_h3d", help="dataset of the quickstart (GloVe files)")
+    ap.add_argument("--grpo-prompts", type=int, default=4)
+    ap.add_argument("--grpo-group", type=int, default=8)
+    ap.add_argument("--grpo-max-new-tokens", type=int, default=48)
+    ap.add_argument("--eval-items", type=int, default=32)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["sft", "grpo", "trl", "eval"])
+    ap.add_argument("--out", default="experiments/bench/bench_all.json")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    report = {"machine": machine_info(device), "backbones": {}}
+    peak = report["machine"]["matmul_peak_flops"]
+    print(f"machine: {report['machine']['device']}, {report['machine']['torch_threads']} threads, matmul peak "
+          f"{peak / 1e9:.1f} GFLOP/s ({report['machine']['matmul_peak_dtype']})", flush=True)
+    for bb in [_tiny_backbone(args.experiments), *args.backbone]:
+        name = "tiny" if bb == _TINY else bb
+        r = report["backbones"][name] = {"path": bb}
+        m = build_model(bb, device, reference=True)
+        r["parameters"] = m.num_parameters()
+        if "sft" not in args.skip:
+            r["sft"] = bench_sft(m, device, peak)
+            print(f"[{name}] SFT {r['sft']['tokens_per_s']:.0f} tokens/s, MFU {100 * r['sft']['mfu']:.1f}%", flush=True)
+        if "grpo" not in args.skip:
+            g = r["grpo"] = bench_grpo(m, bb, device, args.grpo_prompts, args.grpo_group, args.grpo_max_new_tokens,
+                                       with_trl="trl" not in args.skip)
+            trl = g.get("trl", {})
+            print(f"[{name}] GRPO step {g['batched']['step_s']} s (rollout {g['batched']['rollout_tokens_per_s']} tok/s)"
+                  f" | per-sample {g['per_sample']['step_s']} s -> {g['speedup_vs_per_sample']}x"
+                  + (f" | TRL {trl['step_s']} s -> {g['speedup_vs_trl']}x" if "step_s" in trl
+                     else f" | TRL: {trl.get('skipped', 'skipped')}"), flush=True)
+        del m
+    if "eval" not in args.skip:
+        glove = Path(args.data_root) / "glove"
+        e = report["eval"] = bench_eval(Path(args.experiments), device, items=args.eval_items,
+                                        data_glove=glove if glove.exists() else None)
+        print(f"eval ({e['model']}): plain {e['plain']['samples_per_s']} samples/s, CoM K={e['K']} T={e['T']} "
+              f"{e['com']['samples_per_s']} samples/s -> overhead {e['com_overhead']}x (scorer: {e['scorer']})")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=1, default=str))
+    tmp.replace(out)
+    print(f"written {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
