@@ -14,6 +14,8 @@ Sections (every ratio is measured in the same run):
 * **grpo** (per backbone): one GRPO step (B prompts × G samples) of this trainer vs the per-sample loop of the
   original code vs TRL's ``GRPOTrainer`` (optional: ``pip install -r requirements-bench.txt``) on the same
   backbone, LoRA, B, G, max new tokens, temperature and KL coefficient.
+* **large_vocab_generation**: generation with the real Qwen3 tokenizer (152k tokens) on the tiny architecture,
+  new-token rows merged in place during generation vs peft's per-step full-vocabulary copy.
 * **eval**: generation throughput of ``eval_mllm.py`` (samples/s) without and with Chain-of-Motion
   (K = 8, T = 2) and the CoM overhead ratio (the paper reports about 2.1×). Uses the quickstart's trained
   checkpoint, VQ-VAE and evaluator (the CoM scorer is the reward composite) when ``--experiments`` holds
@@ -135,23 +137,62 @@ def bench_grpo(m: MotionLLM, backbone: str, device, prompts=4, group=8, max_new_
         p.append(per_sample_step(m, caps, cfg, opt))
     bb = min(b, key=lambda r: r["step_s"])
     pp = min(p, key=lambda r: r["step_s"])
-    tokens_b = bb["response_len"] * prompts * group
+    tokens_b = bb["response_len"] * prompts * group  # completion tokens of the step (EOS included)
     res = {"prompts": prompts, "group_size": group, "max_new_tokens": max_new_tokens,
            "batched": {"step_s": round(bb["step_s"], 3), "rollout_tokens_per_s": round(bb["rollout_tokens_per_s"]),
-                       "step_tokens_per_s": round(tokens_b / bb["step_s"])},
+                       "step_tokens_per_s": round(tokens_b / bb["step_s"]), "tokens_per_step": round(tokens_b)},
            "per_sample": {"step_s": round(pp["step_s"], 3), "rollout_tokens_per_s": round(pp["rollout_tokens_per_s"])},
            "speedup_vs_per_sample": round(pp["step_s"] / bb["step_s"], 2)}
     if with_trl:
         try:
             from trl_grpo import run_trl_grpo
-            t = run_trl_grpo(backbone, caps, group, max_new_tokens, steps=repeats + 1, beta=0.02,
+
+            from models.merged import export_merged
+            from models.prompts import encode_prompt
+            # equal work: TRL trains the same network (backbone with the motion-token vocabulary, exported)
+            # on the same prompt text (this trainer's t2m prompt, decoded) with a fresh LoRA of the same size
+            same = export_merged(m, Path(tempfile.mkdtemp()) / "merged", "t2m")
+            texts = [m.tokenizer.decode(encode_prompt(m.tokenizer, "t2m", c, None, None), skip_special_tokens=False)
+                     for c in caps]
+            t = run_trl_grpo(str(same), texts, group, max_new_tokens, steps=repeats + 1, beta=0.02,
                              device=device.type)
             res["trl"] = {"version": t.get("trl_version"), "step_s": round(t["step_s"], 3),
-                          "step_tokens_per_s": round(t["tokens_per_s"])}
+                          "step_tokens_per_s": round(t["tokens_per_s"]),
+                          "tokens_per_step": round(t["tokens_per_s"] * t["step_s"])}
             res["speedup_vs_trl"] = round(t["step_s"] / bb["step_s"], 2)
+            # same work only if both sampled about as many tokens (an untrained backbone rarely stops early)
+            res["tokens_per_step_ratio_trl_over_ours"] = round(res["trl"]["tokens_per_step"] / max(tokens_b, 1), 2)
         except ImportError as exc:
             res["trl"] = {"skipped": str(exc)}
     return res
+
+
+# ---------------------------------------------------------------------------- large-vocabulary generation
+def bench_token_rows(device, prompts=8, samples=4, max_new_tokens=48) -> dict:
+    """Generation with the real Qwen3 tokenizer (152k tokens) on the tiny architecture: new-token rows
+    merged in place for generation (this code) vs peft's unmerged forward (a full-vocabulary copy per step)."""
+    from prepare.make_tiny_backbone import build_tiny_backbone
+    d = str(Path(tempfile.mkdtemp()) / "bbq")
+    build_tiny_backbone(d, tokenizer="qwen", verbose=False, bench=False)
+    m = build_model(d, device)
+    caps = [CAPTIONS[i % len(CAPTIONS)] for i in range(prompts)]
+
+    def run():
+        _sync(device)
+        t0 = time.time()
+        o = m.generate("t2m", captions=caps, num_return_sequences=samples, do_sample=True, max_new_tokens=max_new_tokens)
+        _sync(device)
+        return time.time() - t0, sum(x["num_tokens"] for x in o)
+    run()
+    fast = min(run() for _ in range(2))
+    orig = MotionLLM._merge_token_rows
+    MotionLLM._merge_token_rows = lambda self: []
+    try:
+        slow = min(run() for _ in range(2))
+    finally:
+        MotionLLM._merge_token_rows = orig
+    return {"vocab": len(m.tokenizer), "sequences": prompts * samples, "merged_rows_s": round(fast[0], 3),
+            "peft_unmerged_s": round(slow[0], 3), "tokens": fast[1], "speedup": round(slow[0] / fast[0], 2)}
 
 
 # ---------------------------------------------------------------------------- eval / CoM
@@ -179,11 +220,19 @@ def bench_eval(exp: Path, device, items=32, K=8, T=2, max_new_tokens=160, data_g
         scorer, scorer_name = build_scorer(args, "t2m", vq, device)
         source = f"quickstart checkpoint {assets['ckpt']}"
     else:
-        m = build_model(_tiny_backbone(), device)
+        m = build_model(fresh_tiny_backbone(), device)
 
         def scorer(task, inputs, outs):
             return np.asarray([float(o["well_formed"]) + 0.01 * len(o["motion_codes"]) for o in outs])
         scorer_name, source = "well-formedness only", "untrained tiny model (no quickstart assets found)"
+    timed = {"s": 0.0}
+    raw_scorer = scorer
+
+    def scorer(task, inputs, outs):  # noqa: F811 - time the scoring share of CoM
+        t0 = time.time()
+        r = raw_scorer(task, inputs, outs)
+        timed["s"] += time.time() - t0
+        return r
     caps = [CAPTIONS[i % len(CAPTIONS)] for i in range(items)]
     out = {"items": items, "K": K, "T": T, "max_new_tokens": max_new_tokens, "model": source, "scorer": scorer_name}
     for name, use_com in (("plain", False), ("com", True)):
@@ -192,28 +241,32 @@ def bench_eval(exp: Path, device, items=32, K=8, T=2, max_new_tokens=160, data_g
         gen("t2m", caps[: min(4, items)])  # warm-up
         gen.seconds = 0.0
         gen.samples = 0
+        timed["s"] = 0.0
         _sync(device)
         gen("t2m", caps)
         _sync(device)
-        out[name] = {"seconds": round(gen.seconds, 3), "samples_per_s": round(items / gen.seconds, 2)}
+        out[name] = {"seconds": round(gen.seconds, 3), "samples_per_s": round(items / gen.seconds, 2),
+                     "scoring_seconds": round(timed["s"], 3),
+                     "generated_sequences": items * (K * T if use_com else 1)}
     out["com_overhead"] = round(out["com"]["seconds"] / out["plain"]["seconds"], 2)
+    # CoM samples K*T sequences per item: on a GPU the K candidates ride in the same decode batch (decode is
+    # memory-bound), on a CPU every sequence costs compute, so the overhead approaches K*T there
+    out["com_overhead_generation_only"] = round((out["com"]["seconds"] - out["com"]["scoring_seconds"])
+                                                / out["plain"]["seconds"], 2)
     return out
 
 
-_TINY: str | None = None
+_FRESH: str | None = None
 
 
-def _tiny_backbone(experiments=None) -> str:
-    global _TINY
-    if _TINY is None:
-        local = Path(experiments or ROOT / "experiments") / "tiny_backbone"
-        if (local / "config.json").is_file():
-            _TINY = str(local)
-        else:
-            from prepare.make_tiny_backbone import build_tiny_backbone
-            _TINY = str(Path(tempfile.mkdtemp()) / "bb")
-            build_tiny_backbone(_TINY, tokenizer="bpe", verbose=False, bench=False)
-    return _TINY
+def fresh_tiny_backbone() -> str:
+    """A freshly initialised tiny Qwen2 backbone (built once per run in a temporary folder)."""
+    global _FRESH
+    if _FRESH is None:
+        from prepare.make_tiny_backbone import build_tiny_backbone
+        _FRESH = str(Path(tempfile.mkdtemp()) / "bb")
+        build_tiny_backbone(_FRESH, tokenizer="bpe", verbose=False, bench=False)
+    return _FRESH
 
 
 def main(argv=None):
@@ -226,7 +279,7 @@ def main(argv=None):
     ap.add_argument("--grpo-group", type=int, default=8)
     ap.add_argument("--grpo-max-new-tokens", type=int, default=48)
     ap.add_argument("--eval-items", type=int, default=32)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["sft", "grpo", "trl", "eval"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["sft", "grpo", "trl", "vocab", "eval"])
     ap.add_argument("--out", default="experiments/bench/bench_all.json")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
@@ -234,8 +287,11 @@ def main(argv=None):
     peak = report["machine"]["matmul_peak_flops"]
     print(f"machine: {report['machine']['device']}, {report['machine']['torch_threads']} threads, matmul peak "
           f"{peak / 1e9:.1f} GFLOP/s ({report['machine']['matmul_peak_dtype']})", flush=True)
-    for bb in [_tiny_backbone(args.experiments), *args.backbone]:
-        name = "tiny" if bb == _TINY else bb
+    # the tiny section uses a freshly initialised backbone (the quickstart one is trained to stop early on raw
+    # prompts, which would give TRL and this trainer different amounts of sampling work)
+    fresh = fresh_tiny_backbone()
+    for bb in [fresh, *args.backbone]:
+        name = "tiny" if bb == fresh else bb
         r = report["backbones"][name] = {"path": bb}
         m = build_model(bb, device, reference=True)
         r["parameters"] = m.num_parameters()
@@ -251,12 +307,17 @@ def main(argv=None):
                   + (f" | TRL {trl['step_s']} s -> {g['speedup_vs_trl']}x" if "step_s" in trl
                      else f" | TRL: {trl.get('skipped', 'skipped')}"), flush=True)
         del m
+    if "vocab" not in args.skip:
+        v = report["large_vocab_generation"] = bench_token_rows(device)
+        print(f"generation, {v['vocab']}-token vocabulary: merged new-token rows {v['merged_rows_s']} s vs peft "
+              f"unmerged {v['peft_unmerged_s']} s -> {v['speedup']}x", flush=True)
     if "eval" not in args.skip:
         glove = Path(args.data_root) / "glove"
         e = report["eval"] = bench_eval(Path(args.experiments), device, items=args.eval_items,
                                         data_glove=glove if glove.exists() else None)
         print(f"eval ({e['model']}): plain {e['plain']['samples_per_s']} samples/s, CoM K={e['K']} T={e['T']} "
-              f"{e['com']['samples_per_s']} samples/s -> overhead {e['com_overhead']}x (scorer: {e['scorer']})")
+              f"{e['com']['samples_per_s']} samples/s -> overhead {e['com_overhead']}x "
+              f"({e['com_overhead_generation_only']}x without scoring; scorer: {e['scorer']})")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")

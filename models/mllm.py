@@ -213,6 +213,36 @@ class MotionLLM(torch.nn.Module):
         object.__setattr__(self, "_ddp_module", dist.wrap(self.model))
         return True
 
+    @torch.no_grad()
+    def _merge_token_rows(self) -> list:
+        """Write the active adapter's new-token rows into the embedding / output matrices in place (a copy
+        of those rows only) and mark the peft token layers merged, so that generation reads the plain
+        matrices instead of rebuilding a merged copy of the whole vocabulary at every decoding step (peft's
+        unmerged forward does an ``index_copy`` of the full matrix: for a 151k-token vocabulary that copy
+        costs more than a small model's decode step). :meth:`_unmerge_token_rows` restores the rows."""
+        from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
+        name = self.active
+        done = []
+        for mod in self.model.modules():
+            if not isinstance(mod, TrainableTokensLayer) or mod.merged or name not in mod.token_indices:
+                continue
+            if mod.tied_adapter is None:  # the owner of the rows writes them (a tied head shares the matrix)
+                idx = torch.as_tensor(mod.token_indices[name], device=mod.base_layer.weight.device)
+                w = mod.base_layer.weight
+                w.data.index_copy_(0, idx, mod.trainable_tokens_delta[name].detach().to(w.dtype))
+            mod.merged_adapters.append(name)
+            done.append((mod, name))
+        return done
+
+    @torch.no_grad()
+    def _unmerge_token_rows(self, done: list):
+        for mod, name in done:
+            mod.merged_adapters.remove(name)
+            if mod.tied_adapter is None:
+                idx = torch.as_tensor(mod.token_indices[name], device=mod.base_layer.weight.device)
+                w = mod.base_layer.weight
+                w.data.index_copy_(0, idx, mod.trainable_tokens_original[name].to(w.dtype))
+
     def use_engine(self, engine):
         """Route :meth:`generate` through another engine (``models.vllm_engine.VLLMEngine``); ``None``
         restores Hugging Face ``generate``."""
@@ -289,12 +319,16 @@ class MotionLLM(torch.nn.Module):
         else:
             was_training = self.model.training
             self.model.eval()
+            merged_tokens = self._merge_token_rows()
             gen_kw = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
                           num_return_sequences=num_return_sequences, eos_token_id=self.tokenizer.eos_token_id,
                           pad_token_id=pad)
             if do_sample:
                 gen_kw.update(temperature=temperature, top_p=top_p, top_k=0)
-            out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device), **gen_kw)
+            try:
+                out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device), **gen_kw)
+            finally:
+                self._unmerge_token_rows(merged_tokens)
             if was_training:
                 self.model.train()
         new = out[:, L:].cpu()

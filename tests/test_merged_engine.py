@@ -113,3 +113,21 @@ def test_vllm_engine_reports_missing_dependency(tiny):
         pytest.skip("vLLM is installed")
     with pytest.raises(ImportError, match="pip install vllm"):
         VLLMEngine(object(), "t2m")
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_generation_merges_token_rows_temporarily(tiny, tied, monkeypatch):
+    """Generation writes the new-token rows into the matrices for its duration (fast path) and restores
+    them: outputs equal the unmerged path and the training forward is unchanged afterwards."""
+    m = _perturbed_mllm(tiny[tied], seed=2)
+    caps = ["a person walks forward.", "someone jumps twice."]
+    ids = torch.tensor([m.tokenizer.encode("a person") + [m.cfg.motion_token_offset + 1]])
+    with torch.no_grad():
+        before = m.model(input_ids=ids).logits
+    fast = m.generate("t2m", captions=caps, max_new_tokens=10)
+    with torch.no_grad():
+        after = m.model(input_ids=ids).logits
+    assert torch.equal(before, after)
+    monkeypatch.setattr(type(m), "_merge_token_rows", lambda self: [])
+    slow = m.generate("t2m", captions=caps, max_new_tokens=10)
+    assert [o["text"] for o in fast] == [o["text"] for o in slow]
