@@ -40,8 +40,8 @@ from dataset.humanml3d import HumanML3DReader, load_mean_std  # noqa: E402
 from models.evaluator import MovementConvDecoder, TextMotionEvaluator  # noqa: E402
 from models.evaluator_wrapper import EvaluatorWrapper, write_opt_file  # noqa: E402
 from options.option_vq import add_common_args, default_data_root  # noqa: E402
-from utils.device import add_performance_args, configure_backends, resolve_device, seed_everything  # noqa: E402
-from utils.distributed import get_dist, init_distributed  # noqa: E402
+from utils.device import add_performance_args  # noqa: E402
+from utils.distributed import get_dist, setup_process  # noqa: E402
 from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint  # noqa: E402
 from utils.metrics import matching_metrics  # noqa: E402
 from utils.motion_process import apply_feat_bias  # noqa: E402
@@ -179,10 +179,7 @@ def validate(model, loader, args, device, rng) -> dict:
 
 def main(argv=None):
     args = get_args(argv)
-    dist = init_distributed()
-    seed_everything(args.seed)
-    device = dist.device if dist.enabled else resolve_device(args.device)
-    configure_backends(device, tf32=args.tf32)
+    dist, device = setup_process(args)
     spec = get_spec(args.dataname)
     run_dir = Path(args.checkpoints_dir) / args.dataname / "text_mot_match"
     model_dir = run_dir / "model"

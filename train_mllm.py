@@ -27,9 +27,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from models.mllm import MLLMConfig, MotionLLM  # noqa: E402
-from utils.device import configure_backends, resolve_device, seed_everything  # noqa: E402
 from utils.io import atomic_write_json, load_checkpoint  # noqa: E402
-from utils.distributed import init_distributed  # noqa: E402
+from utils.distributed import setup_process  # noqa: E402
 from utils.run_logger import make_logger  # noqa: E402
 
 
@@ -119,14 +118,11 @@ def evaluate_loss(model: MotionLLM, encoded, args, device, dist=None) -> dict:
 def setup_run(args):
     """Processes, seed, device, task and the run folder shared by both stages. Every rank uses the same
     seed (identical initial weights); a multi-process run takes its device from accelerate."""
-    dist = init_distributed()
-    seed_everything(args.seed)
+    dist, device = setup_process(args)
     exp_dir = Path(args.out_dir) / args.exp_name
     if dist.is_main:
         exp_dir.mkdir(parents=True, exist_ok=True)
     dist.barrier()
-    device = dist.device if dist.enabled else resolve_device(args.device)
-    configure_backends(device, tf32=args.tf32)
     if dist.enabled:
         print(f"rank {dist.rank}/{dist.world_size} on {device} ({dist.backend})")
     return device, args.training_task, exp_dir, dist

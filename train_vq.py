@@ -32,8 +32,7 @@ from dataset.dataset_VQ import VQMotionDataset  # noqa: E402
 from dataset.humanml3d import HumanML3DReader, load_mean_std  # noqa: E402
 from models.vqvae import HumanVQVAE, VQConfig, check_config, infer_config  # noqa: E402
 from options.option_vq import get_args  # noqa: E402
-from utils.device import configure_backends, resolve_device, seed_everything  # noqa: E402
-from utils.distributed import init_distributed  # noqa: E402
+from utils.distributed import setup_process  # noqa: E402
 from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint  # noqa: E402
 from utils.motion_process import apply_feat_bias, recover_from_ric  # noqa: E402
 from utils.paramUtil import get_spec  # noqa: E402
@@ -201,10 +200,7 @@ def batches(ds: VQMotionDataset, args, it_start: int, rank: int = 0, pin_memory:
 
 def main(argv=None):
     args = get_args(argv)
-    dist = init_distributed()
-    seed_everything(args.seed)
-    device = dist.device if dist.enabled else resolve_device(args.device)
-    configure_backends(device, tf32=args.tf32)
+    dist, device = setup_process(args)
     spec = get_spec(args.dataname)
     exp_dir = Path(args.out_dir) / args.exp_name
     if dist.is_main:

@@ -170,5 +170,17 @@ def init_distributed(mixed_precision: str = "no", find_unused_parameters: bool =
     return _DIST
 
 
+def setup_process(args):
+    """The start of every training script: processes, seed (the same on every rank: identical initial
+    weights), device (accelerate's in a multi-process run, else ``--device``) and TF32. Returns
+    (dist, device)."""
+    from utils.device import configure_backends, resolve_device, seed_everything
+    dist = init_distributed()
+    seed_everything(args.seed)
+    device = dist.device if dist.enabled else resolve_device(args.device)
+    configure_backends(device, tf32=getattr(args, "tf32", True))
+    return dist, device
+
+
 def get_dist() -> Dist:
     return _DIST if _DIST is not None else Dist()
