@@ -97,7 +97,8 @@ def evaluate_loss(model: MotionLLM, encoded, args, device, dist=None) -> dict:
     """Token-weighted validation loss/accuracy; with several processes each rank scores a shard and the
     sums are all-reduced (every rank gets the same numbers)."""
     model.model.eval()
-    if dist is not None:
+    shard = dist is not None and dist.enabled and not dist.fsdp  # FSDP: every rank must run the same forwards
+    if shard:
         encoded = dist.shard(encoded, drop_uneven=False)
     tot, n, acc, ans_acc = 0.0, 0, 0.0, 0.0
     for s in range(0, len(encoded), args.batch_size):
@@ -110,7 +111,7 @@ def evaluate_loss(model: MotionLLM, encoded, args, device, dist=None) -> dict:
         ans_acc += out["answer_acc"] * k
         n += k
     model.model.train()
-    if dist is not None:
+    if shard:
         tot, acc, ans_acc, n = dist.sum_scalars(tot, acc, ans_acc, n)
     return {"val/loss": tot / max(n, 1), "val/acc": acc / max(n, 1), "val/answer_acc": ans_acc / max(n, 1)}
 
@@ -126,6 +127,36 @@ def setup_run(args):
     if dist.enabled:
         print(f"rank {dist.rank}/{dist.world_size} on {device} ({dist.backend})")
     return device, args.training_task, exp_dir, dist
+
+
+def prepare_parallel(model: MotionLLM, dist, args):
+    """DDP over the processes (default) or FSDP2 sharding of the backbone (``--fsdp``), then the optional
+    ``torch.compile``. Call once the task, reference adapter and checkpoint weights are in place."""
+    if getattr(args, "fsdp", False) and dist.enabled:
+        model.enable_fsdp(dist, bf16=args.bf16)
+    else:
+        if getattr(args, "fsdp", False):
+            print("--fsdp ignored: a single process (launch with torchrun / accelerate launch)")
+        model.enable_data_parallel(dist)
+    if args.torch_compile:
+        model.enable_compile()
+
+
+def optimizer_state(model: MotionLLM, optimizer, dist) -> dict:
+    """The optimizer state to checkpoint (gathered to full tensors under FSDP: every rank calls)."""
+    if dist.fsdp:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+        return get_optimizer_state_dict(model.model, optimizer,
+                                        options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return optimizer.state_dict()
+
+
+def load_optimizer_state(model: MotionLLM, optimizer, state: dict, dist):
+    if dist.fsdp:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+        set_optimizer_state_dict(model.model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+    else:
+        optimizer.load_state_dict(state)
 
 
 def finish_distributed(model: MotionLLM, dist, exp_dir: Path) -> dict:
@@ -168,9 +199,7 @@ def run_sft(args):
         raise ValueError(f"the checkpoint has {model.cfg.nb_code} motion tokens but the VQ-VAE/--nb-code has {nb_code}")
     model.set_task(task)
     model.model.train()
-    model.enable_data_parallel(dist)
-    if args.torch_compile:
-        model.enable_compile()
+    prepare_parallel(model, dist, args)
 
     filt = args.cot_task_filter or task
     records, stats = load_cot_records(args.cot_train_jsonl, nb_code=nb_code, task_filter=filt,
@@ -197,7 +226,7 @@ def run_sft(args):
         optimizer, lambda s: min(1.0, (s + 1) / (args.warmup_steps + 1)) if args.warmup_steps else 1.0)
     start_epoch, step, best = 0, 0, float("inf")
     if resume_state is not None:
-        optimizer.load_state_dict(resume_state["optimizer"])
+        load_optimizer_state(model, optimizer, resume_state["optimizer"], dist)
         sched.load_state_dict(resume_state["scheduler"])
         start_epoch, step = int(resume_state["epoch"]) + 1, int(resume_state["step"])
         best = float(resume_state.get("best", float("inf")))
@@ -272,18 +301,23 @@ def run_sft(args):
             metrics.update(evaluate_loss(model, val_encoded, args, device, dist))
             score = metrics["val/loss"]
         logger.log(metrics, step=step)
-        if score < best:  # the same decision on every rank (all-reduced numbers); rank 0 writes
+        # the same decisions on every rank (all-reduced numbers); every rank builds the state (FSDP gathers
+        # it), rank 0 writes
+        if score < best:
             best = score
-            if dist.is_main:
-                model.save(best_path, {"epoch": epoch, "step": step, "score": score, "task": task})
-        if dist.is_main and ((epoch + 1) % args.save_every_epochs == 0 or epoch + 1 == args.epochs):
-            model.save(latest, {"optimizer": optimizer.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch,
-                                "step": step, "best": best, "torch_rng": torch.get_rng_state(), "task": task})
+            model.save(best_path, {"epoch": epoch, "step": step, "score": score, "task": task}, write=dist.is_main)
+        if (epoch + 1) % args.save_every_epochs == 0 or epoch + 1 == args.epochs:
+            model.save(latest, {"optimizer": optimizer_state(model, optimizer, dist), "scheduler": sched.state_dict(),
+                                "epoch": epoch, "step": step, "best": best, "torch_rng": torch.get_rng_state(),
+                                "task": task}, write=dist.is_main)
     bar.close()
-    if dist.is_main:
-        if not best_path.is_file():  # e.g. resumed after the last epoch
-            model.save(best_path, {"epoch": args.epochs - 1, "step": step, "task": task})
+    if not best_path.is_file():  # e.g. resumed after the last epoch (every rank sees rank 0's files)
+        model.save(best_path, {"epoch": args.epochs - 1, "step": step, "task": task}, write=dist.is_main)
+    if dist.is_main and not dist.fsdp:
         model.export_peft(exp_dir / f"peft_{task}", adapters=[model.cfg.adapter_name(task)])
+    elif dist.is_main:
+        print(f"FSDP run: no peft export; the .pth checkpoints hold the adapters (MotionLLM.export_peft after "
+              f"loading {best_path} in one process writes it)")
     logger.close()
     info["distributed"] = finish_distributed(model, dist, exp_dir) or info["distributed"]
     return {"best": best, "last_epoch_loss": epoch_loss, "steps": step, **info}
@@ -338,9 +372,10 @@ def run_rlvr(args):
                           attn_implementation=args.attn_implementation)
     model.set_task(task)
     model.add_reference(task)  # frozen copy of the SFT adapter = the reference policy
-    model.enable_data_parallel(dist)
-    if args.torch_compile:
-        model.enable_compile()
+    resume_state = load_checkpoint(latest) if args.resume and latest.is_file() else None
+    if resume_state is not None:  # weights before wrapping/sharding
+        model.load_adapter_state(model.cfg.adapter_name(task), resume_state["adapters"][model.cfg.adapter_name(task)])
+    prepare_parallel(model, dist, args)
     nb_code = model.cfg.nb_code
     vq = None
     if args.vq_ckpt:
@@ -369,10 +404,9 @@ def run_rlvr(args):
                                     gpu_memory_utilization=args.vllm_gpu_memory_utilization))
     trainer.optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=args.learning_rate, weight_decay=0.0)
     start_epoch, step = 0, 0
-    if args.resume and latest.is_file():
-        state = load_checkpoint(latest)
-        model.load_adapter_state(model.cfg.adapter_name(task), state["adapters"][model.cfg.adapter_name(task)])
-        trainer.optimizer.load_state_dict(state["optimizer"])
+    if resume_state is not None:
+        state = resume_state
+        load_optimizer_state(model, trainer.optimizer, state["optimizer"], dist)
         start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed {latest} at epoch {start_epoch}")
@@ -418,10 +452,10 @@ def run_rlvr(args):
         summary = {k: float(np.mean([e[k] for e in ep if k in e])) for k in sorted(keys)}
         history.append(summary)
         logger.log({f"epoch/{k}": v for k, v in summary.items()}, step=step)
-        if dist.is_main:
-            model.save(exp_dir / f"motionllm_rlvr_epoch_{epoch}.pth", {"epoch": epoch, "step": step, "task": task})
-            model.save(latest, {"optimizer": trainer.optimizer.state_dict(), "epoch": epoch, "step": step,
-                                "task": task, "torch_rng": torch.get_rng_state()})
+        model.save(exp_dir / f"motionllm_rlvr_epoch_{epoch}.pth", {"epoch": epoch, "step": step, "task": task},
+                   write=dist.is_main)
+        model.save(latest, {"optimizer": optimizer_state(model, trainer.optimizer, dist), "epoch": epoch,
+                            "step": step, "task": task, "torch_rng": torch.get_rng_state()}, write=dist.is_main)
         dist.barrier()
     bar.close()
     logger.close()

@@ -243,6 +243,16 @@ class MotionLLM(torch.nn.Module):
                 w = mod.base_layer.weight
                 w.data.index_copy_(0, idx, mod.trainable_tokens_original[name].to(w.dtype))
 
+    def enable_fsdp(self, dist, bf16: bool = False) -> bool:
+        """Shard the backbone (frozen weights included) over the processes with FSDP2 (``fully_shard`` per
+        decoder layer + the causal LM), for backbones too large to replicate. Call after the task, the
+        reference adapter and any checkpoint are loaded. Generation then runs with ``synced_gpus``."""
+        if not dist.enabled:
+            return False
+        dist.shard_model(self, bf16=bf16)
+        self.__dict__["fsdp"] = True
+        return True
+
     def use_engine(self, engine):
         """Route :meth:`generate` through another engine (``models.vllm_engine.VLLMEngine``); ``None``
         restores Hugging Face ``generate``."""
@@ -319,12 +329,15 @@ class MotionLLM(torch.nn.Module):
         else:
             was_training = self.model.training
             self.model.eval()
-            merged_tokens = self._merge_token_rows()
+            fsdp = self.__dict__.get("fsdp", False)
+            merged_tokens = [] if fsdp else self._merge_token_rows()  # sharded rows cannot be written in place
             gen_kw = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
                           num_return_sequences=num_return_sequences, eos_token_id=self.tokenizer.eos_token_id,
                           pad_token_id=pad)
             if do_sample:
                 gen_kw.update(temperature=temperature, top_p=top_p, top_k=0)
+            if fsdp:  # every rank runs forward steps until all are done (the layers all-gather)
+                gen_kw["synced_gpus"] = True
             try:
                 out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device), **gen_kw)
             finally:
@@ -394,6 +407,8 @@ class MotionLLM(torch.nn.Module):
         for k, v in sd.items():
             if "base_layer" in k or (self.tied_embeddings and "lm_head.token_adapter" in k):
                 continue
+            if hasattr(v, "full_tensor"):  # FSDP-sharded DTensor: gathered (every rank must call)
+                v = v.full_tensor()
             out[k] = v.detach().cpu().clone()
         return out
 
@@ -413,10 +428,13 @@ class MotionLLM(torch.nn.Module):
         return {"adapters": {n: self.adapter_state(n) for n in self.cfg.adapters()}, "config_json": cfg_json,
                 **(extra or {})}
 
-    def save(self, path, extra: dict | None = None):
-        """Tensors + JSON config, atomically; a readable ``<path>.json`` sidecar is written too."""
-        atomic_torch_save(self.state_for_checkpoint(extra), path)
-        atomic_write_json(str(path) + ".json", {"config": asdict(self.cfg), "num_parameters": self.num_parameters()})
+    def save(self, path, extra: dict | None = None, write: bool = True):
+        """Tensors + JSON config, atomically; a readable ``<path>.json`` sidecar is written too. Under FSDP
+        every rank calls it (the adapter tensors are gathered) and only the one with ``write`` writes."""
+        state = self.state_for_checkpoint(extra)
+        if write:
+            atomic_torch_save(state, path)
+            atomic_write_json(str(path) + ".json", {"config": asdict(self.cfg), "num_parameters": self.num_parameters()})
 
     @classmethod
     def from_checkpoint(cls, path, device="cpu", llm_backbone: str | None = None, dtype="auto", **kw) -> "MotionLLM":

@@ -115,7 +115,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--skip-bad-records", action="store_true", help="skip and count malformed CoT lines")
     g.add_argument("--max-train-records", type=int, default=0, help="use at most N records (0 = all)")
     from utils.device import add_performance_args
-    add_performance_args(p, llm=True)
+    g = add_performance_args(p, llm=True)
+    g.add_argument("--fsdp", action="store_true",
+                   help="multi-process runs: shard the backbone with FSDP2 (fully_shard per decoder layer) instead of "
+                        "replicating it with DDP, for backbones that do not fit one device")
     return p
 
 

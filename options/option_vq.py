@@ -53,6 +53,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     add_common_args(p)
     from utils.device import add_performance_args
     add_performance_args(p)
+    # the T2M-GPT recipe trains in fp32: bf16 nearest-code distances change the code assignments
+    p.set_defaults(bf16=False)
     g = p.add_argument_group("data")
     g.add_argument("--batch-size", type=int, default=256, help="training batch (option_vq.py default was 128)")
     g.add_argument("--window-size", type=int, default=64, help="random training crop length in frames")

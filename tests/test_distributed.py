@@ -67,6 +67,45 @@ def test_two_process_sft_and_grpo_stay_in_sync(tmp_path):
     assert moved > 0, "GRPO did not update the weights"
 
 
+def test_two_process_fsdp_sft_resume_and_grpo(tmp_path):
+    """FSDP2 (--fsdp): the backbone sharded over 2 gloo processes; SFT, resume from the gathered optimizer
+    state, and GRPO with synchronised generation; ranks agree and the checkpoints load in one process."""
+    from conftest import build_tiny_rl_assets
+    from models.mllm import MotionLLM
+
+    a = build_tiny_rl_assets(tmp_path, num_motions=30, seed=4, pretrain_steps=30, vq_iters=2, evaluator_iters=2,
+                             cot_records=16)
+    cot = str(a["cot"] / "t2m_train.jsonl")
+    common = ["--llm-backbone", str(a["backbone"]), "--vq-ckpt", str(a["vq"]), "--use-reasoning", "--out-dir",
+              str(tmp_path), "--no-progress", "--dtype", "fp32", "--lora-r-t2m", "4", "--lora-alpha-t2m", "8",
+              "--lora-dropout", "0", "--lora-r-m2t", "4", "--lora-alpha-m2t", "8", "--batch-size", "2",
+              "--print-iter", "1", "--fsdp"]
+    sft = ["--train-stage", "sft", "--training-task", "t2m", "--cot-train-jsonl", cot, "--cot-val-jsonl", cot,
+           "--exp-name", "sft", "--learning-rate", "3e-3", *common]
+    _torchrun(sft + ["--epochs", "1"], tmp_path, "fsdp_sft1")
+    _torchrun(sft + ["--epochs", "2", "--resume"], tmp_path, "fsdp_sft2")
+    info = json.loads((tmp_path / "sft" / "distributed.json").read_text())
+    assert info["sharding"] == "fsdp2" and info["world_size"] == 2 and info["in_sync"], info
+    steps = [json.loads(x)["step"] for x in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()
+             if "train/loss" in x]
+    assert steps == [1, 2, 3, 4, 5, 6, 7, 8]  # the resumed epoch continues the step count
+    ck = torch.load(tmp_path / "sft" / "motionllm_t2m_latest.pth", weights_only=True)
+    assert ck["epoch"] == 1 and ck["optimizer"]["state"], "gathered optimizer state missing"
+    sft_ckpt = tmp_path / "sft" / "motionllm_t2m_latest.pth"
+    MotionLLM.from_checkpoint(sft_ckpt)  # full (unsharded) tensors: loads in one process
+
+    _torchrun(["--train-stage", "rlvr", "--training-task", "t2m", "--cot-train-jsonl", cot, "--exp-name", "rl",
+               "--rl-reference-ckpt", str(sft_ckpt), "--rl-group-size", "3", "--rl-batch-size", "2",
+               "--rl-max-prompts", "8", "--rl-max-new-tokens", "24", "--rl-micro-batch-size", "4",
+               "--learning-rate", "1e-2", "--rl-epochs", "1", "--nli-model-name", "none",
+               "--reward-dataset-opt-path", str(a["evaluator"]), "--reward-glove-path", str(a["data"] / "glove"),
+               *common], tmp_path, "fsdp_rl")
+    info = json.loads((tmp_path / "rl" / "distributed.json").read_text())
+    assert info["sharding"] == "fsdp2" and info["in_sync"], info
+    before, after = _adapter(sft_ckpt), _adapter(tmp_path / "rl" / "motionllm_rlvr_epoch_0.pth")
+    assert max(float((after[k].float() - before[k].float()).abs().max()) for k in before) > 0
+
+
 def test_two_process_vq_and_evaluator_stay_in_sync(tmp_path):
     """VQ-VAE (DDP + all-reduced EMA codebook statistics) and evaluator (two DDP encoders, sharded
     loader) on 2 gloo processes: identical weights and codebooks on both ranks."""

@@ -42,6 +42,7 @@ class Dist:
             self.local_rank, self.device = accelerator.local_process_index, accelerator.device
         else:
             self.rank, self.world_size, self.local_rank, self.device = 0, 1, 0, None
+        self.fsdp = False
 
     # ------------------------------------------------------------------ info
     @property
@@ -60,7 +61,8 @@ class Dist:
 
     def describe(self) -> dict:
         return {"world_size": self.world_size, "rank": self.rank, "backend": self.backend,
-                "distributed_type": str(getattr(self.accelerator, "distributed_type", "NO"))}
+                "distributed_type": str(getattr(self.accelerator, "distributed_type", "NO")),
+                "sharding": "fsdp2" if self.fsdp else ("ddp" if self.enabled else "none")}
 
     # ------------------------------------------------------------------ data
     def shard(self, items, drop_uneven: bool = True) -> list:
@@ -131,6 +133,26 @@ class Dist:
             return module
         return self.accelerator.prepare_model(module)
 
+    def shard_model(self, mllm, bf16: bool = False):
+        """FSDP2: ``fully_shard`` every decoder layer, then the causal LM that ``generate`` calls (so its
+        forward hook gathers the embeddings and head too). LoRA and new-token parameters are sharded
+        with their layers; the optimizer must be created afterwards."""
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        mesh = init_device_mesh(self.device.type, (self.world_size,))
+        kw = {"mesh": mesh}
+        if bf16 and self.device.type == "cuda":
+            kw["mp_policy"] = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        base = mllm.model.get_base_model()
+        layers = [m for m in base.modules() if type(m).__name__.endswith("DecoderLayer")]
+        if not layers:
+            raise RuntimeError(f"--fsdp: no *DecoderLayer modules found in {type(base).__name__}")
+        for layer in layers:
+            fully_shard(layer, **kw)
+        fully_shard(base, **kw)
+        self.fsdp = True
+
     def no_sync(self, wrapped, skip: bool):
         """Skip the gradient all-reduce of this backward (gradient accumulation) when ``skip``."""
         if self.enabled and skip and hasattr(wrapped, "no_sync"):
@@ -141,6 +163,7 @@ class Dist:
         """sha1 of this rank's parameters, gathered from every rank (all equal when in sync)."""
         h = hashlib.sha1()
         for p in params:
+            p = p.full_tensor() if hasattr(p, "full_tensor") else p  # FSDP shards: gathered
             h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
         return self.gather_object(h.hexdigest())
 
@@ -164,8 +187,9 @@ def init_distributed(mixed_precision: str = "no", find_unused_parameters: bool =
     acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed_precision, kwargs_handlers=[ddp])
     kind = str(acc.distributed_type).split(".")[-1]
     if kind in ("DEEPSPEED", "FSDP", "MEGATRON_LM"):
-        raise RuntimeError(f"the accelerate config selects {kind}; MoRL's training loops use DDP (each process "
-                           "holds the frozen backbone + LoRA). Use a multi-GPU config without DeepSpeed/FSDP.")
+        raise RuntimeError(f"the accelerate config selects {kind}; MoRL's loops do their own data parallelism: "
+                           "use a plain multi-GPU config (DDP), and add --fsdp to train_mllm.py to shard a large "
+                           "backbone with FSDP2")
     _DIST = Dist(acc)
     return _DIST
 
