@@ -311,7 +311,8 @@ def run_sft(args):
                                 "epoch": epoch, "step": step, "best": best, "torch_rng": torch.get_rng_state(),
                                 "task": task}, write=dist.is_main)
     bar.close()
-    if not best_path.is_file():  # e.g. resumed after the last epoch (every rank sees rank 0's files)
+    dist.barrier()  # rank 0's writes are done: every rank takes the same decision below (FSDP saves are collective)
+    if not best_path.is_file():  # e.g. resumed after the last epoch
         model.save(best_path, {"epoch": args.epochs - 1, "step": step, "task": task}, write=dist.is_main)
     if dist.is_main and not dist.fsdp:
         model.export_peft(exp_dir / f"peft_{task}", adapters=[model.cfg.adapter_name(task)])

@@ -42,7 +42,7 @@ for p in (ROOT, ROOT / "bench"):
         sys.path.insert(0, str(p))
 
 from models.mllm import MLLMConfig, MotionLLM  # noqa: E402
-from mfu import measure_matmul_peak, mfu, transformer_flops_per_token  # noqa: E402
+from mfu import _sync, measure_matmul_peak, mfu, transformer_flops_per_token  # noqa: E402
 
 CAPTIONS = ["a person walks forward and waves with the right hand.", "someone jumps twice in place.",
             "a man turns around to the left and then sits down.", "the person runs in a circle clockwise.",
@@ -50,11 +50,6 @@ CAPTIONS = ["a person walks forward and waves with the right hand.", "someone ju
             "someone crawls forward on the floor.", "a person steps to the right three times."]
 REASONING = ("Plan: start standing, shift the weight to the left leg, take four steps forward at a normal pace "
              "with the arms swinging, then raise the right arm and wave twice before stopping.")
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def machine_info(device: torch.device) -> dict:

@@ -200,8 +200,9 @@ class MotionLLM(torch.nn.Module):
     @property
     def forward_module(self):
         """The module for gradient-carrying forwards: the DDP wrapper after :meth:`enable_data_parallel`
-        (its backward all-reduces the trainable gradients), else the peft model itself."""
-        return self.__dict__.get("_ddp_module") or self.model
+        (its backward all-reduces the trainable gradients) and/or its compiled form after
+        :meth:`enable_compile`, else the peft model itself."""
+        return self.__dict__.get("_train_module") or self.model
 
     def enable_data_parallel(self, dist) -> bool:
         """Wrap the peft model for multi-process data parallelism (``utils.distributed.Dist``); call after
@@ -210,7 +211,7 @@ class MotionLLM(torch.nn.Module):
         if not dist.enabled:
             return False
         # not registered as a submodule: the parameters must not appear twice in state_dict()
-        object.__setattr__(self, "_ddp_module", dist.wrap(self.model))
+        object.__setattr__(self, "_train_module", dist.wrap(self.model))
         return True
 
     @torch.no_grad()
@@ -227,9 +228,7 @@ class MotionLLM(torch.nn.Module):
             if not isinstance(mod, TrainableTokensLayer) or mod.merged or name not in mod.token_indices:
                 continue
             if mod.tied_adapter is None:  # the owner of the rows writes them (a tied head shares the matrix)
-                idx = torch.as_tensor(mod.token_indices[name], device=mod.base_layer.weight.device)
-                w = mod.base_layer.weight
-                w.data.index_copy_(0, idx, mod.trainable_tokens_delta[name].detach().to(w.dtype))
+                self._write_token_rows(mod, name, mod.trainable_tokens_delta[name].detach())
             mod.merged_adapters.append(name)
             done.append((mod, name))
         return done
@@ -239,9 +238,13 @@ class MotionLLM(torch.nn.Module):
         for mod, name in done:
             mod.merged_adapters.remove(name)
             if mod.tied_adapter is None:
-                idx = torch.as_tensor(mod.token_indices[name], device=mod.base_layer.weight.device)
-                w = mod.base_layer.weight
-                w.data.index_copy_(0, idx, mod.trainable_tokens_original[name].to(w.dtype))
+                self._write_token_rows(mod, name, mod.trainable_tokens_original[name])
+
+    @staticmethod
+    def _write_token_rows(mod, name: str, rows: torch.Tensor):
+        w = mod.base_layer.weight
+        idx = torch.as_tensor(mod.token_indices[name], device=w.device)
+        w.data.index_copy_(0, idx, rows.to(w.dtype))
 
     def enable_fsdp(self, dist, bf16: bool = False) -> bool:
         """Shard the backbone (frozen weights included) over the processes with FSDP2 (``fully_shard`` per
@@ -261,7 +264,7 @@ class MotionLLM(torch.nn.Module):
     def enable_compile(self, **kw):
         """``torch.compile`` the gradient-carrying forward (the DDP wrapper when there is one); generation
         stays eager (its shapes change every step)."""
-        object.__setattr__(self, "_ddp_module", torch.compile(self.forward_module, **kw))
+        object.__setattr__(self, "_train_module", torch.compile(self.forward_module, **kw))
 
     def forward_logits(self, input_ids, attention_mask):
         module = self.forward_module if torch.is_grad_enabled() else self.model

@@ -149,6 +149,9 @@ class GRPOTrainer:
         self.lr = lr
         # multi-process (utils.distributed.Dist): each rank rolls out its own prompts; the DDP-wrapped
         # policy all-reduces the gradients once per inner epoch (on the last micro-batch backward)
+        if dist is None:
+            from utils.distributed import Dist
+            dist = Dist()  # one process: no_sync is a no-op
         self.dist = dist
 
     # ------------------------------------------------------------------ rollout
@@ -215,12 +218,6 @@ class GRPOTrainer:
             segments.append(self.rollout(task, prompts, plans=[b[1]["reasoning"] or None for b in best]))
         return segments
 
-    def _no_sync(self, skip: bool):
-        import contextlib
-        if self.dist is None or not self.dist.enabled:
-            return contextlib.nullcontext()
-        return self.dist.no_sync(self.m.forward_module, skip)
-
     # ------------------------------------------------------------------ update
     def step(self, task: str, prompts: list) -> dict:
         m, cfg = self.m, self.cfg
@@ -259,7 +256,7 @@ class GRPOTrainer:
                     sl = slice(s, s + cfg.micro_batch_size)
                     k_sl = min(n_r, s + cfg.micro_batch_size) - s
                     # forward and backward inside no_sync: DDP decides at forward time whether to reduce
-                    with self._no_sync(i_back < n_back):
+                    with self.dist.no_sync(m.forward_module, skip=i_back < n_back):
                         logp = token_logprobs(m, ro.input_ids[sl], ro.attention_mask[sl], ro.prompt_len,
                                               cfg.micro_batch_size)
                         old = logp.detach() if ro.old_logp is None else ro.old_logp[sl].to(logp.device)

@@ -2,7 +2,7 @@
 
 Launch as usual; a plain ``python script.py`` is a single process and nothing changes:
 
-    accelerate launch --num_processes 8 train_mllm.py ...        # GPUs (DDP; DeepSpeed/FSDP via a config)
+    accelerate launch --num_processes 8 train_mllm.py ...        # GPUs (DDP; train_mllm.py --fsdp shards)
     torchrun --nproc_per_node 2 train_mllm.py ...                  # anywhere; on CPU the backend is gloo
 
 (``accelerate launch --cpu --num_processes 2`` starts a single process; use torchrun for multi-process
@@ -82,14 +82,6 @@ class Dist:
     def _tensor_device(self):
         return self.device if self.device is not None and self.device.type == "cuda" else torch.device("cpu")
 
-    def all_reduce_(self, t: torch.Tensor, op: str = "sum") -> torch.Tensor:
-        """In-place all-reduce of a tensor (sum or mean)."""
-        if self.enabled:
-            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
-            if op == "mean":
-                t.div_(self.world_size)
-        return t
-
     def mean_dict(self, d: dict) -> dict:
         """Average the numeric (non-bool) entries of a metrics dict over the ranks that have them (ranks
         may report different keys, e.g. a violation counter seen on one rank only); other entries are
@@ -111,7 +103,8 @@ class Dist:
         if not self.enabled:
             return [float(v) for v in values]
         t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self._tensor_device())
-        return self.all_reduce_(t, "sum").tolist()
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+        return t.tolist()
 
     def gather_object(self, obj) -> list:
         if not self.enabled:
@@ -119,11 +112,6 @@ class Dist:
         out = [None] * self.world_size
         torch.distributed.all_gather_object(out, obj)
         return out
-
-    def broadcast_(self, t: torch.Tensor, src: int = 0) -> torch.Tensor:
-        if self.enabled:
-            torch.distributed.broadcast(t, src)
-        return t
 
     # ------------------------------------------------------------------ models
     def wrap(self, module: torch.nn.Module):
