@@ -139,7 +139,7 @@ def load_vq_assets(args):
     vq_path = Path(args.vq_ckpt)
     if not vq_path.is_file():
         raise DemoError(f"--vq-ckpt: VQ-VAE checkpoint not found: {vq_path}")
-    from prepare.tokenize_dataset import load_vq_with_stats
+    from models.vqvae import load_vq_with_stats
     try:
         vq, mean, std = load_vq_with_stats(vq_path, device="cpu", meta_dir=args.meta_dir)
     except (FileNotFoundError, ValueError) as exc:

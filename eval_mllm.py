@@ -141,7 +141,7 @@ def multimodality(args, ds, gen: Generator, vq, wrapper, rng) -> float:
 # ---------------------------------------------------------------------------- m2t
 def eval_m2t(args, mllm, wrapper, wv, vq, gen: Generator) -> dict:
     from dataset.humanml3d import HumanML3DReader
-    from prepare.tokenize_dataset import encode_motions
+    from models.vqvae import encode_motions
     from utils.eval_m2t import m2t_matching
     from utils.m2t_metrics import compute_m2t_metrics
 
@@ -210,7 +210,7 @@ def markdown(task: str, res: dict, meta: dict) -> str:
 def main(argv=None):
     from models.evaluator_wrapper import EvaluatorWrapper
     from options.option_llm import get_args
-    from prepare.tokenize_dataset import load_vq_with_stats
+    from models.vqvae import load_vq_with_stats
     from utils.word_vectorizer import WordVectorizer
 
     args = get_args(argv)

@@ -380,7 +380,7 @@ def run_rlvr(args):
     nb_code = model.cfg.nb_code
     vq = None
     if args.vq_ckpt:
-        from prepare.tokenize_dataset import load_vq_with_stats
+        from models.vqvae import load_vq_with_stats
         vq = load_vq_with_stats(args.vq_ckpt, device)
         if vq[0].nb_code != nb_code:
             raise ValueError(f"--vq-ckpt has {vq[0].nb_code} codes but the policy was trained with {nb_code}")

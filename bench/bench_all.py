@@ -206,7 +206,7 @@ def bench_eval(exp: Path, device, items=32, K=8, T=2, max_new_tokens=160, data_g
                      "--com-candidates", str(K), "--com-refine-steps", str(T), "--nli-model-name", "none"])
     if assets is not None:
         m = MotionLLM.from_checkpoint(assets["ckpt"], device=device)
-        from prepare.tokenize_dataset import load_vq_with_stats
+        from models.vqvae import load_vq_with_stats
         vq = load_vq_with_stats(assets["vq"], device)
         args.evaluator_dir = str(assets["evaluator"])
         args.reward_dataset_opt_path = str(assets["evaluator"])

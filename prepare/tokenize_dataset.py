@@ -22,57 +22,15 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dataset.humanml3d import HumanML3DReader, load_mean_std, mirror_id  # noqa: E402
-from models.vqvae import HumanVQVAE, load_vq  # noqa: E402
+from dataset.humanml3d import HumanML3DReader, mirror_id  # noqa: E402
+from models.vqvae import encode_motions, load_vq_with_stats  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 from utils.io import atomic_write_text  # noqa: E402
-
-
-def vq_meta_dir(vq_ckpt) -> Path:
-    return Path(vq_ckpt).resolve().parent / "meta"
-
-
-def load_vq_with_stats(vq_ckpt, device="cpu", meta_dir=None, expected=None):
-    """VQ-VAE plus the normalisation statistics it was trained with (``<run>/meta``)."""
-    model = load_vq(vq_ckpt, device, expected)
-    meta = Path(meta_dir) if meta_dir else vq_meta_dir(vq_ckpt)
-    if not meta.is_dir():
-        raise FileNotFoundError(f"normalisation statistics not found: {meta} (pass --meta-dir with mean.npy/std.npy)")
-    mean, std = load_mean_std(meta, dim=model.input_dim)
-    return model, mean, std
-
-
-@torch.no_grad()
-def encode_motions(model: HumanVQVAE, motions, mean, std, batch_size=64, device="cpu", progress=False):
-    """Raw (T_i, D) motions -> list of code lists (each clip cropped to a multiple of the unit length)."""
-    unit = model.unit_length
-    lengths = np.array([len(m) - len(m) % unit for m in motions])
-    if (lengths < unit).any():
-        bad = int(np.argmin(lengths))
-        raise ValueError(f"clip {bad} has {len(motions[bad])} frames, fewer than the unit length {unit}")
-    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=device)
-    std_t = torch.as_tensor(std, dtype=torch.float32, device=device)
-    order = np.argsort(-lengths, kind="stable")
-    out = [None] * len(motions)
-    for s in tqdm(range(0, len(order), batch_size), desc="encode", disable=not progress):
-        idx = order[s:s + batch_size]
-        Tm = int(lengths[idx].max())
-        x = torch.zeros(len(idx), Tm, motions[idx[0]].shape[1], device=device)
-        for r, i in enumerate(idx):
-            x[r, :lengths[i]] = torch.from_numpy(np.asarray(motions[i][:lengths[i]], dtype=np.float32)).to(device)
-        x = (x - mean_t) / std_t
-        codes = model.encode(x, torch.as_tensor(lengths[idx], device=device)).cpu()
-        for r, i in enumerate(idx):
-            out[i] = codes[r, : lengths[i] // unit].tolist()
-    return out
 
 
 def tokenize_split(vq_ckpt, data_root, split="train", dataname="t2m", batch_size=64, device="cpu",

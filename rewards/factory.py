@@ -131,7 +131,7 @@ def build_rewards(args, task: str, vq=None, device=None, purpose: str = "train",
                   decoder: Optional[MotionDecoder] = None) -> CompositeReward:
     """The :class:`CompositeReward` of ``task`` ('t2m' | 'm2t') for ``purpose`` ('train' | 'com').
 
-    ``vq``: ``(model, mean, std)`` as returned by ``prepare.tokenize_dataset.load_vq_with_stats``
+    ``vq``: ``(model, mean, std)`` as returned by ``models.vqvae.load_vq_with_stats``
     (needed by the physics and consistency rewards); ``device``: fallback for
     ``--reward-device`` (then ``args.device``). Only the rewards the task needs, with non-zero
     weight, are built; missing assets raise ``FileNotFoundError`` naming the flag to set.

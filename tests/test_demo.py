@@ -113,7 +113,7 @@ def test_com_flags_never_crash(assets, tmp_path, capsys):
 
 def test_decode_and_write_helper(assets, tmp_path):
     import demo
-    from prepare.tokenize_dataset import load_vq_with_stats
+    from models.vqvae import load_vq_with_stats
     vq, mean, std = load_vq_with_stats(assets["vq"])
     feats, joints = demo.codes_to_motion(vq, mean, std, [0, 5, NB - 1])
     assert feats.shape == (12, 263) and joints.shape == (12, 22, 3) and np.isfinite(joints).all()

@@ -28,7 +28,7 @@ def syn(tmp_path_factory):
 def tiny_vq(syn, tmp_path_factory):
     """(model, mean, std) of a 2-iteration VQ-VAE run, loaded the way the trainer loads it."""
     import train_vq
-    from prepare.tokenize_dataset import load_vq_with_stats
+    from models.vqvae import load_vq_with_stats
     out = tmp_path_factory.mktemp("rewvq")
     train_vq.main(["--data-root", str(syn), "--out-dir", str(out), "--exp-name", "vq", "--batch-size", "8",
                    "--total-iter", "2", "--warm-up-iter", "1", "--eval-iter", "1000", "--no-progress",
