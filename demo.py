@@ -19,15 +19,13 @@ Motion to caption:
   ``clip.npy`` holds raw (un-normalised) features (T, 263) / (T, 251 for kit) or joints
   (T, 22, 3) / (T, 21, 3); joints are converted with ``utils.motion_process.extract_features``.
 
-Chain-of-Motion (``--use-com``) is used when ``models/com.py`` provides it; otherwise a message
-says so and plain decoding is used. Missing assets stop the demo with exit code 2 and one line.
+Chain-of-Motion (``--use-com``, K = ``--com-candidates``, T = ``--com-refine-steps``) ranks candidates
+with a critic evaluator (``--com-evaluator-dir`` or ``--reward-dataset-opt-path``; ``--reward-align-weight 0``
+ranks without one). Flags: ``options/option_llm.py`` (the original ``option_llm`` names, plus the
+demo's inputs and outputs). Missing assets stop the demo with exit code 2 and one line.
 """
 from __future__ import annotations
 
-import argparse
-import importlib
-import importlib.util
-import inspect
 import re
 import shutil
 import sys
@@ -42,51 +40,10 @@ if str(ROOT) not in sys.path:
 
 JOINTS_NUM = {"t2m": 22, "kit": 21}
 FEATURE_DIM = {"t2m": 263, "kit": 251}
-COM_FUNCTION_NAMES = ("chain_of_motion", "com_generate", "generate_with_com")
 
 
 class DemoError(Exception):
     """A user-facing problem (missing file, bad shape, ...): one line, exit code 2."""
-
-
-# ============================================================================ CLI
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="MoRL demo: text -> motion, motion -> caption",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model-ckpt", "--eval-ckpt", dest="model_ckpt", default="ckpt/motionllm.pth",
-                   help="MotionLLM checkpoint (train_mllm.py output); --eval-ckpt is an alias")
-    p.add_argument("--vq-ckpt", default=None, help="VQ-VAE checkpoint (its run folder holds meta/mean.npy, std.npy)")
-    p.add_argument("--meta-dir", default=None, help="folder with the VQ normalisation mean.npy/std.npy "
-                   "(default: <vq run>/meta)")
-    p.add_argument("--save-dir", default="./demo", help="output folder")
-    p.add_argument("--device", default="auto", help="torch device; 'auto' (or an unavailable cuda) -> cuda:0 if "
-                   "available, else cpu")
-    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="LLM dtype")
-    p.add_argument("--llm-backbone", default=None, help="override the backbone path/id stored in the checkpoint")
-    p.add_argument("--dataname", default="t2m", choices=["t2m", "kit"], help="skeleton / feature layout")
-    # inputs
-    p.add_argument("--text", action="append", default=[], help="text prompt (repeatable) -> motion")
-    p.add_argument("--text-file", default=None, help="file with one prompt per line (# comments skipped)")
-    p.add_argument("--motion", action="append", default=[], help=".npy features (T, 263) or joints (T, 22, 3) "
-                   "-> caption (repeatable)")
-    # generation
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=123)
-    # Chain-of-Motion
-    p.add_argument("--use-com", action="store_true", help="Chain-of-Motion decoding (when models/com.py exists)")
-    p.add_argument("--com-candidates", type=int, default=8, help="CoM candidates k")
-    p.add_argument("--com-refine-steps", type=int, default=2, help="CoM refinement rounds t")
-    from rewards.factory import add_reward_args
-    add_reward_args(p)  # the CoM scorer's rewards (used only with --use-com)
-    # output
-    p.add_argument("--mp4", action="store_true", help="write .mp4 instead of .gif (needs ffmpeg)")
-    p.add_argument("--no-render", action="store_true", help="skip the animation")
-    p.add_argument("--no-bvh", action="store_true", help="skip the BVH export")
-    p.add_argument("--render-max-frames", type=int, default=None, help="cap the frames of the animation")
-    return p
 
 
 # ============================================================================ helpers
@@ -126,7 +83,7 @@ def pick_device(name: str) -> torch.device:
 
 
 def check_model_ckpt(args) -> Path:
-    ckpt = Path(args.model_ckpt)
+    ckpt = Path(args.eval_ckpt)
     if not ckpt.is_file():
         raise DemoError(f"--model-ckpt: checkpoint not found: {ckpt}")
     return ckpt
@@ -166,78 +123,25 @@ def load_model(args, device, vq):
     return model
 
 
-def find_com():
-    """The CoM entry point of ``models/com.py`` or None (checked with importlib, never raises)."""
-    try:
-        if importlib.util.find_spec("models.com") is None:
-            return None
-        mod = importlib.import_module("models.com")
-    except Exception as exc:  # noqa: BLE001 - a broken module must not stop the demo
-        print(f"[demo] models/com.py could not be imported ({one_line(exc)})")
-        return None
-    for name in COM_FUNCTION_NAMES:
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            return fn
-    return None
-
-
-def build_com_scorer(args, task, vq_stats, device):
-    """CoM ranking on the model inputs only (the 'com' reward composite). A missing text-motion
-    evaluator drops the alignment term (with a message) instead of stopping the demo."""
-    from rewards.factory import build_rewards
-    from train_mllm import ComScorer
-    try:
-        return ComScorer(build_rewards(args, task, vq=vq_stats, device=device, purpose="com")), "com rewards"
-    except (FileNotFoundError, OSError) as exc:
-        if not args.reward_align_weight:
-            raise
-        print(f"[demo] CoM: text-motion alignment reward unavailable ({one_line(exc, 200)}); ranking without it")
-    ns = argparse.Namespace(**{**vars(args), "reward_align_weight": 0.0})
-    return ComScorer(build_rewards(ns, task, vq=vq_stats, device=device, purpose="com")), "com rewards without align"
-
-
-def call_com(fn, model, task, inputs, scorer, args, gen_kw):
-    """Call the CoM function with the keyword arguments its signature accepts."""
-    offered = {"mllm": model, "model": model, "task": task, "inputs": inputs, "scorer": scorer,
-               "candidates": args.com_candidates, "rounds": args.com_refine_steps,
-               "refine_steps": args.com_refine_steps, **gen_kw}
-    offered["captions" if task == "t2m" else "motion_codes"] = inputs
-    params = inspect.signature(fn).parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        offered = {k: v for k, v in offered.items() if k in params}
-    out = fn(**offered)
-    stats = {}
-    if isinstance(out, tuple):
-        out, stats = out[0], (out[1] if len(out) > 1 and isinstance(out[1], dict) else {})
-    if not isinstance(out, list) or len(out) != len(inputs) or not all(isinstance(o, dict) for o in out):
-        raise TypeError("expected one result dict per input")
-    return out, stats
-
-
 def generate(model, task, inputs, args, vq_stats=None) -> tuple:
-    """(outputs, com_info): one batched generate call (or CoM when asked for and available)."""
+    """(outputs, com_info): one batched generate call, or Chain-of-Motion when asked for (a failure
+    there stops the demo: it never falls back to plain decoding silently)."""
     gen_kw = dict(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
-    com = {"requested": bool(args.use_com), "used": False}
-    if args.use_com:
-        fn = find_com()
-        if fn is None:
-            print("[demo] Chain-of-Motion is not available yet (models/com.py does not provide it); "
-                  "continuing with plain decoding")
-            com["note"] = "not available"
-        else:
-            try:
-                scorer, scorer_name = build_com_scorer(args, task, vq_stats, model.device)
-                out, stats = call_com(fn, model, task, inputs, scorer, args, gen_kw)
-                com.update(used=True, function=fn.__name__, candidates=args.com_candidates,
-                           refine_steps=args.com_refine_steps, scorer=scorer_name, stats=stats)
-                print(f"[demo] Chain-of-Motion: K={args.com_candidates}, T={args.com_refine_steps} ({scorer_name})")
-                return out, com
-            except Exception as exc:  # noqa: BLE001 - fall back rather than lose the run
-                print(f"[demo] Chain-of-Motion failed ({one_line(exc)}); continuing with plain decoding")
-                com["note"] = f"failed: {one_line(exc)}"
     key = "captions" if task == "t2m" else "motion_codes"
-    return model.generate(task, num_return_sequences=1, do_sample=args.do_sample, **{key: inputs}, **gen_kw), com
+    if not args.use_com:
+        return model.generate(task, num_return_sequences=1, do_sample=args.do_sample, **{key: inputs},
+                              **gen_kw), {"requested": False, "used": False}
+    from models.com import chain_of_motion
+    from rewards.callbacks import build_com_scorer
+    try:
+        scorer, scorer_name = build_com_scorer(args, task, vq_stats, model.device)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise DemoError(f"--use-com: cannot build the CoM scorer ({one_line(exc, 300)}); pass --com-evaluator-dir "
+                        "(a trained evaluator) or --reward-align-weight 0 to rank without one") from exc
+    out, stats = chain_of_motion(model, task, inputs, scorer, args.com_candidates, args.com_refine_steps, **gen_kw)
+    print(f"[demo] Chain-of-Motion: K={args.com_candidates}, T={args.com_refine_steps} (scorer: {scorer_name})")
+    return out, {"requested": True, "used": True, "candidates": args.com_candidates,
+                 "refine_steps": args.com_refine_steps, "scorer": scorer_name, "stats": stats}
 
 
 @torch.no_grad()
@@ -403,7 +307,7 @@ def run(args) -> dict:
         res = run_t2m(args, model, vq, mean, std, prompts, save_dir)
     else:
         res = run_m2t(args, model, vq, mean, std, args.motion, loaded)
-    res.update(model_ckpt=str(args.model_ckpt), vq_ckpt=str(args.vq_ckpt), dataname=args.dataname,
+    res.update(model_ckpt=str(args.eval_ckpt), vq_ckpt=str(args.vq_ckpt), dataname=args.dataname,
                device=str(device), generation={"max_new_tokens": args.max_new_tokens, "do_sample": args.do_sample,
                                                "temperature": args.temperature, "top_p": args.top_p,
                                                "seed": args.seed})
@@ -414,7 +318,8 @@ def run(args) -> dict:
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    from options.option_llm import get_demo_args
+    args = get_demo_args(argv)
     try:
         return run(args)
     except DemoError as exc:

@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
 from models.mllm import MotionLLM  # noqa: E402
 from utils.device import resolve_device, seed_everything  # noqa: E402
 from utils.io import atomic_write_json, atomic_write_text  # noqa: E402
+from utils.tables import markdown_table  # noqa: E402
 from utils.metrics import (aggregate_replications, calculate_diversity, calculate_fid, calculate_multimodality,  # noqa: E402
                            diversity_times, format_mean_ci, matching_metrics)
 
@@ -56,7 +57,7 @@ class Generator:
                                           a.temperature, a.top_p, a.max_new_tokens)
                 out += best
             else:
-                do_sample = (not a.greedy) if sample is None else sample
+                do_sample = a.do_sample if sample is None else sample
                 out += self.m.generate(task, captions=chunk if task == "t2m" else None,
                                        motion_codes=chunk if task == "m2t" else None, num_return_sequences=n,
                                        do_sample=do_sample, temperature=a.temperature, top_p=a.top_p,
@@ -80,18 +81,6 @@ def decode_motions(vq, outputs, max_frames: int = 196) -> list:
     dev = next(model.parameters()).device
     feats = model.decode(batch.to(dev), torch.tensor([len(c) for c in codes], device=dev)).cpu().numpy()
     return [feats[i, : len(c) * unit] * std + mean for i, c in enumerate(codes)]
-
-
-def build_scorer(args, task, vq, device):
-    from train_mllm import ComScorer
-    from rewards.factory import build_rewards
-    if args.com_evaluator_dir:
-        args.reward_dataset_opt_path = args.com_evaluator_dir
-    elif not Path(args.reward_dataset_opt_path).exists():  # default: the evaluator of the metrics
-        args.reward_dataset_opt_path = args.evaluator_dir
-    if not Path(args.reward_glove_path).exists():
-        args.reward_glove_path = args.glove_dir
-    return ComScorer(build_rewards(args, task, vq=vq, device=device, purpose="com")), str(args.reward_dataset_opt_path)
 
 
 # ---------------------------------------------------------------------------- t2m
@@ -183,21 +172,22 @@ def markdown(task: str, res: dict, meta: dict) -> str:
              f"{meta['device']}, CoM: {meta['com']}", ""]
     if task == "t2m":
         cols = ["R_precision_top1", "R_precision_top2", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality"]
-        lines += ["| | Top-1 | Top-2 | Top-3 | FID | MM-Dist | Diversity | MModality |", "|---" * 8 + "|"]
-        for name, block in (("Real motion", res["real_motion"]), ("MotionLLM", res["generated"])):
-            cells = [format_mean_ci(block[c]["mean"], block[c]["ci"]) if c in block else "–" for c in cols]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        rows = [[name] + [format_mean_ci(block[c]["mean"], block[c]["ci"]) if c in block else "–" for c in cols]
+                for name, block in (("Real motion", res["real_motion"]), ("MotionLLM", res["generated"]))]
+        lines.append(markdown_table(["", "Top-1", "Top-2", "Top-3", "FID", "MM-Dist", "Diversity", "MModality"], rows))
     else:
         n = res["nlg"]
-        lines += ["| | R@1 | R@2 | R@3 | MM-Dist | BLEU@1 | BLEU@4 | ROUGE-L | CIDEr | BERTScore |", "|---" * 10 + "|"]
         base = res.get("baseline_most_frequent_caption", {})
+        rows = []
         for name, key, nlg_row in (("Real captions", "matching_real", None), ("Most frequent caption", None, base),
                                    ("MotionLLM", "matching", n)):
             mt = res.get(key, {}) if key else {}
             r = [f"{mt[k]:.3f}" if k in mt else "–" for k in ("R_precision_top1", "R_precision_top2", "R_precision_top3", "MM_Dist")]
             nl = ["–"] * 5 if nlg_row is None else [f"{100 * nlg_row[k]:.1f}" if nlg_row.get(k) is not None else "–"
                                                     for k in ("bleu_1", "bleu_4", "rouge_l", "cider", "bertscore_f1")]
-            lines.append(f"| {name} | " + " | ".join(r + nl) + " |")
+            rows.append([name] + r + nl)
+        lines.append(markdown_table(["", "R@1", "R@2", "R@3", "MM-Dist", "BLEU@1", "BLEU@4", "ROUGE-L", "CIDEr",
+                                     "BERTScore"], rows))
         lines += ["", f"NLG convention: {n.get('convention')}; BERTScore model {n.get('bertscore_model')}, "
                   f"rescaled: {n.get('bertscore_rescaled')}"]
     lines += ["", f"failed generations: {meta['failures']} of {meta['samples']}; mean inference time "
@@ -231,7 +221,10 @@ def main(argv=None):
         raise SystemExit(f"--vq-ckpt has {vq[0].nb_code} codes but the checkpoint uses {mllm.cfg.nb_code}")
     wrapper = EvaluatorWrapper(args.evaluator_dir, device)
     wv = WordVectorizer(args.glove_dir)
-    scorer, scorer_name = (build_scorer(args, args.eval_task, vq, device) if args.use_com else (None, None))
+    scorer, scorer_name = None, None
+    if args.use_com:
+        from rewards.callbacks import build_com_scorer
+        scorer, scorer_name = build_com_scorer(args, args.eval_task, vq, device, fallback_evaluator=args.evaluator_dir)
     gen = Generator(mllm, args, scorer)
     t0 = time.time()
     res = (eval_t2m if args.eval_task == "t2m" else eval_m2t)(args, mllm, wrapper, wv, vq, gen)

@@ -142,9 +142,9 @@ def main(argv=None):
     tmp = exp / "stages.json.tmp"
     tmp.write_text(json.dumps(report, indent=1))
     os.replace(tmp, exp / "stages.json")
-    print("\n| stage | wall time (s) |\n|---|---|")
-    for r in report:
-        print(f"| {r['stage']} | {'skipped' if r['skipped'] else r['seconds']} |")
+    from utils.tables import markdown_table
+    print("\n" + markdown_table(["stage", "wall time (s)"],
+                                [[r["stage"], "skipped" if r["skipped"] else r["seconds"]] for r in report]))
     for run, name in (("morl_sft_t2m", "eval_t2m.md"), ("morl_rlvr_t2m", "eval_t2m.md"),
                       ("morl_rlvr_t2m", "eval_t2m_com.md"), ("morl_rlvr_t2m", "eval_m2t.md")):  # the results tables
         md = Path(args.out_dir) / run / name

@@ -19,8 +19,6 @@ validation loss. The output is the official layout, so eval code reads it like t
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -39,8 +37,7 @@ from dataset.dataset_VQ import VQMotionDataset  # noqa: E402
 from dataset.humanml3d import HumanML3DReader, load_mean_std  # noqa: E402
 from models.evaluator import MovementConvDecoder, TextMotionEvaluator  # noqa: E402
 from models.evaluator_wrapper import EvaluatorWrapper, write_opt_file  # noqa: E402
-from options.option_vq import add_common_args, default_data_root  # noqa: E402
-from utils.device import add_performance_args  # noqa: E402
+from options.option_evaluator import get_args  # noqa: E402
 from utils.distributed import get_dist, setup_process  # noqa: E402
 from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint  # noqa: E402
 from utils.metrics import matching_metrics  # noqa: E402
@@ -48,45 +45,6 @@ from utils.motion_process import apply_feat_bias  # noqa: E402
 from utils.paramUtil import get_spec  # noqa: E402
 from utils.run_logger import make_logger  # noqa: E402
 from utils.word_vectorizer import WordVectorizer  # noqa: E402
-
-SMALL = {"dim_movement_enc_hidden": 128, "dim_movement_latent": 128, "dim_text_hidden": 128,
-         "dim_motion_hidden": 256, "dim_coemb_hidden": 128}
-
-
-def get_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p)
-    add_performance_args(p)
-    p.set_defaults(exp_name="text_mot_match", seed=123)
-    p.add_argument("--checkpoints-dir", default="./checkpoints", help="root of the official evaluator layout")
-    p.add_argument("--glove-dir", default="./glove", help="our_vab_{data.npy,words.pkl,idx.pkl}")
-    p.add_argument("--feat-bias", type=float, default=25.0, help="root/foot-contact std divisor of the meta statistics")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--max-epoch", type=int, default=300, help="contrastive training epochs")
-    p.add_argument("--negative-margin", type=float, default=10.0)
-    p.add_argument("--grad-clip", type=float, default=0.5)
-    p.add_argument("--movement-iters", type=int, default=20000, help="movement-autoencoder iterations (0: skip; "
-                   "the movement encoder then stays at its initialisation)")
-    p.add_argument("--movement-window", type=int, default=24)
-    p.add_argument("--movement-lr", type=float, default=1e-4)
-    p.add_argument("--movement-batch-size", type=int, default=128)
-    p.add_argument("--lambda-sparsity", type=float, default=0.001)
-    p.add_argument("--lambda-smooth", type=float, default=0.001)
-    for k, v in {"dim_movement_enc_hidden": 512, "dim_movement_latent": 512, "dim_text_hidden": 512,
-                 "dim_motion_hidden": 1024, "dim_coemb_hidden": 512}.items():
-        p.add_argument("--" + k.replace("_", "-"), type=int, default=v)
-    p.add_argument("--small", action="store_true", help="CPU-sized dimensions " + json.dumps(SMALL))
-    p.add_argument("--resume", action="store_true", help="continue from model/latest.tar")
-    p.add_argument("--eval-split", default="test", help="split for the final real-motion R-precision report")
-    args = p.parse_args(argv)
-    if args.data_root is None:
-        args.data_root = default_data_root(args.dataname)
-    if args.small:
-        for k, v in SMALL.items():
-            setattr(args, k, v)
-    return args
-
 
 def dims(args) -> dict:
     return {k: getattr(args, k) for k in ("dim_movement_enc_hidden", "dim_movement_latent", "dim_text_hidden",

@@ -120,7 +120,7 @@ def bench_grpo(m: MotionLLM, backbone: str, device, prompts=4, group=8, max_new_
     cfg = GRPOConfig(group_size=group, max_new_tokens=max_new_tokens, temperature=1.0, kl_coef=0.02,
                      micro_batch_size=prompts * group)
     caps = CAPTIONS[:prompts]
-    tr = GRPOTrainer(m, toy_reward, cfg, lr=1e-5)
+    tr = GRPOTrainer(m, toy_reward, cfg)
     opt = torch.optim.AdamW(m.trainable_parameters(), lr=1e-5)
     tr.step("t2m", caps)  # warm-up
     b, p = [], []
@@ -168,7 +168,7 @@ def bench_token_rows(device, prompts=8, samples=4, max_new_tokens=48) -> dict:
     merged in place for generation (this code) vs peft's unmerged forward (a full-vocabulary copy per step)."""
     from prepare.make_tiny_backbone import build_tiny_backbone
     d = str(Path(tempfile.mkdtemp()) / "bbq")
-    build_tiny_backbone(d, tokenizer="qwen", verbose=False, bench=False)
+    build_tiny_backbone(d, tokenizer="qwen", verbose=False)
     m = build_model(d, device)
     caps = [CAPTIONS[i % len(CAPTIONS)] for i in range(prompts)]
 
@@ -260,7 +260,7 @@ def fresh_tiny_backbone() -> str:
     if _FRESH is None:
         from prepare.make_tiny_backbone import build_tiny_backbone
         _FRESH = str(Path(tempfile.mkdtemp()) / "bb")
-        build_tiny_backbone(_FRESH, tokenizer="bpe", verbose=False, bench=False)
+        build_tiny_backbone(_FRESH, tokenizer="bpe", verbose=False)
     return _FRESH
 
 

@@ -82,7 +82,7 @@ def main(argv=None):
     if backbone is None:
         from prepare.make_tiny_backbone import build_tiny_backbone
         backbone = str(Path(tempfile.mkdtemp()) / "bb")
-        build_tiny_backbone(backbone, tokenizer="bpe", verbose=False, bench=False)
+        build_tiny_backbone(backbone, tokenizer="bpe", verbose=False)
     torch.manual_seed(0)
     m = MotionLLM(MLLMConfig(llm_backbone=backbone, nb_code=512, lora_r={"t2m": 16, "m2t": 16},
                              lora_alpha={"t2m": 32, "m2t": 32}), device=args.device)
@@ -90,7 +90,7 @@ def main(argv=None):
     cfg = GRPOConfig(group_size=args.group_size, max_new_tokens=args.max_new_tokens, temperature=1.0,
                      micro_batch_size=args.prompts * args.group_size)
     prompts = [f"a person walks forward and waves {i}." for i in range(args.prompts)]
-    trainer = GRPOTrainer(m, toy_reward, cfg, lr=1e-5)
+    trainer = GRPOTrainer(m, toy_reward, cfg)
     opt = torch.optim.AdamW(m.trainable_parameters(), lr=1e-5)
     trainer.step("t2m", prompts)  # warm-up
     res = {"batched": [], "per_sample": []}

@@ -238,7 +238,7 @@ def main(argv=None) -> dict:
         from prepare.make_tiny_backbone import build_tiny_backbone
         tmp = tempfile.TemporaryDirectory(prefix="trl_grpo_bb_")
         backbone = str(Path(tmp.name) / "bb")
-        build_tiny_backbone(backbone, tokenizer="bpe", verbose=False, bench=False)
+        build_tiny_backbone(backbone, tokenizer="bpe", verbose=False)
     prompts = [f"a person walks forward and waves {i}." for i in range(args.prompts)]
     try:
         res = run_trl_grpo(backbone, prompts, args.group_size, args.max_new_tokens, steps=args.steps, lr=args.lr,

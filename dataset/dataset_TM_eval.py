@@ -25,7 +25,7 @@ from torch.utils.data._utils.collate import default_collate
 
 from utils.word_vectorizer import WordVectorizer, build_token_sequence
 
-from .humanml3d import HumanML3DReader, check_mean_std
+from .humanml3d import HumanML3DReader, captioned_reader, check_mean_std
 from .loader_utils import make_generator, new_rng, seed_worker
 
 
@@ -48,10 +48,7 @@ class Text2MotionEvalDataset(Dataset):
     def __init__(self, source: Union[str, HumanML3DReader], w_vectorizer: WordVectorizer, mean, std,
                  split: str = "test", dataname: str = "t2m", max_motion_length: int = 196,
                  max_text_len: int = 20, unit_length: int = 4, seed=None, **reader_kwargs):
-        reader = source if isinstance(source, HumanML3DReader) else HumanML3DReader(
-            source, split=split, dataname=dataname, **reader_kwargs)
-        if not all(it["captions"] for it in reader.items):
-            raise ValueError("the reader must be built with with_text=True")
+        reader = captioned_reader(source, split, dataname, **reader_kwargs)
         self.reader = reader
         self.items = reader.items
         self.w_vectorizer = w_vectorizer

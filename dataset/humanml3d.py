@@ -125,6 +125,16 @@ def load_mean_std(path_or_dir, dim: Optional[int] = None):
     return mean, std
 
 
+def captioned_reader(source, split: str = "test", dataname: str = "t2m", **reader_kwargs) -> "HumanML3DReader":
+    """``source`` if it is a reader, else a :class:`HumanML3DReader` of that folder; every item must have
+    captions (the evaluation datasets pair motion with text)."""
+    reader = source if isinstance(source, HumanML3DReader) else HumanML3DReader(
+        source, split=split, dataname=dataname, **reader_kwargs)
+    if not all(it["captions"] for it in reader.items):
+        raise ValueError("the reader must be built with with_text=True")
+    return reader
+
+
 def check_mean_std(mean, std, dim: int):
     """Validate in-memory mean/std against a feature width and return float32 copies."""
     if mean is None or std is None:

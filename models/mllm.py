@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,6 +50,23 @@ class MLLMConfig:
     def adapters(self) -> list:
         return ["shared"] if self.shared_adapter else list(self.tasks)
 
+    @classmethod
+    def from_args(cls, args, nb_code: int) -> "MLLMConfig":
+        """The configuration of a new model from the LLM/LoRA flags (:mod:`options.llm`, whose defaults
+        are this class's; no ``--llm-backbone`` means the default backbone)."""
+        return cls(llm_backbone=args.llm_backbone or DEFAULT_BACKBONE, nb_code=nb_code, shared_adapter=args.shared_adapter,
+                   lora_r={"t2m": args.lora_r_t2m, "m2t": args.lora_r_m2t},
+                   lora_alpha={"t2m": args.lora_alpha_t2m, "m2t": args.lora_alpha_m2t},
+                   lora_dropout=args.lora_dropout, trust_remote_code=args.trust_remote_code)
+
+
+class _Unregistered:
+    """Holds a module (a DDP wrapper or compiled form of the peft model) without registering it as a
+    submodule, so its parameters do not appear twice in ``state_dict()``."""
+
+    def __init__(self, module=None):
+        self.module = module
+
 
 def _dtype_for(device: torch.device, dtype: str | None):
     if dtype in (None, "auto"):
@@ -71,6 +87,9 @@ class MotionLLM(torch.nn.Module):
         self.cfg = cfg
         self.device = torch.device(device)
         self.dtype = _dtype_for(self.device, dtype)
+        self.engine = None  # another generation engine (models.vllm_engine.VLLMEngine); None = HF generate
+        self.fsdp = False  # backbone sharded with FSDP2 (generation then runs with synced_gpus)
+        self._train_module = _Unregistered()
         kw = {"trust_remote_code": cfg.trust_remote_code}
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(cfg.llm_backbone, **kw)
@@ -202,7 +221,7 @@ class MotionLLM(torch.nn.Module):
         """The module for gradient-carrying forwards: the DDP wrapper after :meth:`enable_data_parallel`
         (its backward all-reduces the trainable gradients) and/or its compiled form after
         :meth:`enable_compile`, else the peft model itself."""
-        return self.__dict__.get("_train_module") or self.model
+        return self._train_module.module or self.model
 
     def enable_data_parallel(self, dist) -> bool:
         """Wrap the peft model for multi-process data parallelism (``utils.distributed.Dist``); call after
@@ -211,7 +230,7 @@ class MotionLLM(torch.nn.Module):
         if not dist.enabled:
             return False
         # not registered as a submodule: the parameters must not appear twice in state_dict()
-        object.__setattr__(self, "_train_module", dist.wrap(self.model))
+        self._train_module.module = dist.wrap(self.model)
         return True
 
     @torch.no_grad()
@@ -253,18 +272,18 @@ class MotionLLM(torch.nn.Module):
         if not dist.enabled:
             return False
         dist.shard_model(self, bf16=bf16)
-        self.__dict__["fsdp"] = True
+        self.fsdp = True
         return True
 
     def use_engine(self, engine):
         """Route :meth:`generate` through another engine (``models.vllm_engine.VLLMEngine``); ``None``
         restores Hugging Face ``generate``."""
-        self.__dict__["engine"] = engine
+        self.engine = engine
 
     def enable_compile(self, **kw):
         """``torch.compile`` the gradient-carrying forward (the DDP wrapper when there is one); generation
         stays eager (its shapes change every step)."""
-        object.__setattr__(self, "_train_module", torch.compile(self.forward_module, **kw))
+        self._train_module.module = torch.compile(self.forward_module, **kw)
 
     def forward_logits(self, input_ids, attention_mask):
         module = self.forward_module if torch.is_grad_enabled() else self.model
@@ -320,7 +339,7 @@ class MotionLLM(torch.nn.Module):
         for i, p in enumerate(prompts):  # left padding for decoder-only generation
             ids[i, L - len(p):] = torch.tensor(p)
             att[i, L - len(p):] = 1
-        engine = self.__dict__.get("engine")
+        engine = self.engine
         if engine is not None:  # e.g. models.vllm_engine.VLLMEngine: token ids in, token ids out
             comps = engine.generate(prompts, n=num_return_sequences, do_sample=do_sample, temperature=temperature,
                                     top_p=top_p, max_new_tokens=max_new_tokens, eos_token_id=self.tokenizer.eos_token_id)
@@ -332,7 +351,7 @@ class MotionLLM(torch.nn.Module):
         else:
             was_training = self.model.training
             self.model.eval()
-            fsdp = self.__dict__.get("fsdp", False)
+            fsdp = self.fsdp
             merged_tokens = [] if fsdp else self._merge_token_rows()  # sharded rows cannot be written in place
             gen_kw = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
                           num_return_sequences=num_return_sequences, eos_token_id=self.tokenizer.eos_token_id,
@@ -470,6 +489,3 @@ class MotionLLM(torch.nn.Module):
         atomic_write_json(out / "motionllm_config.json", asdict(self.cfg))
         return out
 
-
-def perplexity(loss: float) -> float:
-    return math.exp(min(loss, 50.0))

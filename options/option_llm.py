@@ -1,33 +1,44 @@
-"""Options of eval_mllm.py and demo.py (original flag names, original-release-options.md §1.2).
+"""Options of eval_mllm.py and demo.py (the original release's ``option_llm.py`` names).
 
-The LoRA/backbone flags of the original are accepted for compatibility; the architecture is read
-from the checkpoint (``--llm-backbone`` overrides where the backbone lives). The codebook size comes
-from the checkpoint and must match ``--vq-ckpt``.
+Every flag of the original is accepted. The LoRA/backbone flags are read from the checkpoint
+(``--llm-backbone`` overrides where the backbone lives), the VQ-VAE architecture from ``--vq-ckpt``,
+and the original's VQ training/visualisation leftovers do nothing; ``--help`` says which is which.
 """
 from __future__ import annotations
 
 import argparse
 
-from options.option_train import add_llm_args
+from options.common import add_compat_args, add_data_args, add_run_args, fill_data_root
+from options.generation import add_com_args, add_generation_args
+from options.llm import add_llm_args, add_reasoning_args
+from options.option_vq import VQ_TRAIN_COMPAT, add_vq_arch_args
+from options.rewards import add_reward_args
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Evaluate MotionLLM (t2m / m2t), optionally with Chain-of-Motion",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    g = p.add_argument_group("run")
-    g.add_argument("--device", type=str, default="auto")
-    g.add_argument("--seed", type=int, default=123)
-    g.add_argument("--out-dir", type=str, default="experiments")
-    g.add_argument("--exp-name", type=str, default=None, help="results folder (default: the checkpoint's folder)")
-    g.add_argument("--no-progress", action="store_true")
-    add_llm_args(p)
-    p.set_defaults(llm_backbone=None)  # from the checkpoint unless given
-    g = p.add_argument_group("evaluation")
+def _base_parser(description: str, sample_by_default: bool) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = add_run_args(p, exp_name=None, exp_help="results folder under --out-dir (default: the checkpoint's folder)",
+                     wandb=False)
+    g.add_argument("--print-iter", type=int, default=200, help="accepted for compatibility; no effect")
+    g.add_argument("--eval-iter", type=int, default=1000, help="accepted for compatibility; no effect")
+    g.add_argument("--eval-ckpt", type=str, default="ckpt/motionllm.pth", help="MotionLLM checkpoint to evaluate")
+    g.add_argument("--model-ckpt", type=str, default=None, help="alias of --eval-ckpt (the original demo's flag)")
+    g.add_argument("--save-dir", type=str, default="./demo", help="demo output folder")
+    add_llm_args(p, from_checkpoint=True)
+    add_reasoning_args(p, training=False)
+    add_generation_args(p, sample_by_default=sample_by_default)
+    add_com_args(p)
+    add_reward_args(p)
+    add_data_args(p)
+    add_vq_arch_args(p, from_checkpoint=True)
+    add_compat_args(p, "original option_llm.py leftovers (VQ training, visualisation)", VQ_TRAIN_COMPAT)
+    return p
+
+
+def add_eval_args(p: argparse.ArgumentParser, demo: bool = False):
+    g = p.add_argument_group("evaluation" + (" (eval_mllm.py; shared by the original option_llm.py, no effect in "
+                                              "the demo)" if demo else ""))
     g.add_argument("--eval-task", type=str, default="t2m", choices=["t2m", "m2t"])
-    g.add_argument("--eval-ckpt", type=str, default="ckpt/motionllm.pth")
-    g.add_argument("--model-ckpt", type=str, default=None, help="alias of --eval-ckpt (demo)")
-    g.add_argument("--dataname", type=str, default="t2m", choices=["t2m", "kit"])
-    g.add_argument("--data-root", type=str, default=None, help="dataset folder (default ./dataset/HumanML3D|KIT-ML)")
     g.add_argument("--split", type=str, default="test")
     g.add_argument("--m2t-eval-split", type=str, default=None, help="alias of --split for m2t")
     g.add_argument("--evaluator-dir", type=str, default="checkpoints/t2m/Comp_v6_KLD005",
@@ -37,13 +48,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=32, help="R-precision batch (32 in the protocol)")
     g.add_argument("--gen-batch-size", type=int, default=32, help="inputs per generate call")
     g.add_argument("--m2t-eval-batch-size", type=int, default=None, help="alias of --gen-batch-size for m2t")
-    g.add_argument("--max-new-tokens", type=int, default=256)
+    g.add_argument("--m2t-eval-num-workers", type=int, default=0, help="accepted for compatibility; no effect")
     g.add_argument("--gen-engine", type=str, default="hf", choices=["hf", "vllm"],
                    help="generation backend: Hugging Face generate or vLLM (pip install vllm; merged adapter)")
     g.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.5)
-    g.add_argument("--greedy", action="store_true", help="greedy decoding for the main pass (default: sampling)")
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-p", type=float, default=1.0)
     g.add_argument("--mm-num-samples", type=int, default=100, help="captions for multimodality (0 = skip)")
     g.add_argument("--mm-num-repeats", type=int, default=30)
     g.add_argument("--mm-num-times", type=int, default=10)
@@ -53,27 +61,51 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--bertscore-model", type=str, default=None,
                    help="BERTScore model (hub id or path); default: the packaged MiniLM offline; 'roberta-large' = official")
     g.add_argument("--no-bertscore", action="store_true")
-    g = p.add_argument_group("Chain-of-Motion")
-    g.add_argument("--use-com", action="store_true")
-    g.add_argument("--com-candidates", type=int, default=8)
-    g.add_argument("--com-refine-steps", type=int, default=2, help="CoM rounds T")
-    g.add_argument("--com-evaluator-dir", type=str, default=None,
-                   help="a separately trained evaluator for the CoM scorer (default: --reward-dataset-opt-path, "
-                        "else --evaluator-dir)")
-    from rewards.factory import add_reward_args
-    add_reward_args(p)
+    return g
+
+
+def add_demo_args(p: argparse.ArgumentParser):
+    g = p.add_argument_group("demo inputs and outputs")
+    g.add_argument("--meta-dir", default=None, help="folder with the VQ normalisation mean.npy/std.npy "
+                   "(default: <vq run>/meta)")
+    g.add_argument("--text", action="append", default=[], help="text prompt (repeatable) -> motion")
+    g.add_argument("--text-file", default=None, help="file with one prompt per line (# comments skipped)")
+    g.add_argument("--motion", action="append", default=[], help=".npy features (T, 263) or joints (T, 22, 3) "
+                   "-> caption (repeatable)")
+    g.add_argument("--mp4", action="store_true", help="write .mp4 instead of .gif (needs ffmpeg)")
+    g.add_argument("--no-render", action="store_true", help="skip the animation")
+    g.add_argument("--no-bvh", action="store_true", help="skip the BVH export")
+    g.add_argument("--render-max-frames", type=int, default=None, help="cap the frames of the animation")
+    return g
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = _base_parser("Evaluate MotionLLM (t2m / m2t), optionally with Chain-of-Motion", sample_by_default=True)
+    add_eval_args(p)
     return p
 
 
-def get_args(argv=None):
-    from options.option_vq import default_data_root
-    args = get_args_parser().parse_args(argv)
+def get_demo_parser() -> argparse.ArgumentParser:
+    p = _base_parser("MoRL demo: text -> motion, motion -> caption", sample_by_default=False)
+    add_demo_args(p)
+    add_eval_args(p, demo=True)
+    return p
+
+
+def _finish(args):
     if args.model_ckpt:
         args.eval_ckpt = args.model_ckpt
+    return fill_data_root(args)
+
+
+def get_args(argv=None):
+    args = _finish(get_args_parser().parse_args(argv))
     if args.m2t_eval_split and args.eval_task == "m2t":
         args.split = args.m2t_eval_split
     if args.m2t_eval_batch_size and args.eval_task == "m2t":
         args.gen_batch_size = args.m2t_eval_batch_size
-    if args.data_root is None:
-        args.data_root = default_data_root(args.dataname)
     return args
+
+
+def get_demo_args(argv=None):
+    return _finish(get_demo_parser().parse_args(argv))

@@ -1,57 +1,70 @@
-"""Command-line options of train_vq.py (T2M-GPT option names; original-release-options.md §1.3).
+"""Options of train_vq.py (T2M-GPT option names; the original release's ``option_vq.py``) and the
+VQ-VAE architecture group that every script building or loading a VQ-VAE shares.
 
 Defaults follow the T2M-GPT README recipe (batch 256, SmoothL1, velocity weight 0.5, 300k
 iterations with the lr drop at 200k, weight decay 0); where the original option file used other
-values they are named in the help text. The codebook size is 512 in every parser of this project.
+values they are named in the help text. Architecture defaults are :class:`models.vqvae.VQConfig`'s
+(one place); the codebook size is 512 in every parser of this project.
 """
 from __future__ import annotations
 
 import argparse
 
+from options.common import add_compat_args, add_data_args, add_performance_args, add_run_args, fill_data_root
 
-def add_vq_arch_args(parser: argparse.ArgumentParser):
-    """VQ-VAE architecture flags, shared with every script that builds or loads a VQ-VAE."""
-    g = parser.add_argument_group("VQ-VAE architecture")
-    g.add_argument("--nb-code", type=int, default=512, help="codebook size (number of <Motion_i> tokens)")
-    g.add_argument("--code-dim", type=int, default=512, help="codebook vector size (= --output-emb-width)")
-    g.add_argument("--output-emb-width", type=int, default=512, help="encoder output channels")
-    g.add_argument("--down-t", type=int, default=2, help="stride-2 downsampling stages (unit length 2^down_t)")
-    g.add_argument("--stride-t", type=int, default=2, help="temporal conv stride")
-    g.add_argument("--width", type=int, default=512, help="channel width")
-    g.add_argument("--depth", type=int, default=3, help="residual blocks per stage")
-    g.add_argument("--dilation-growth-rate", type=int, default=3, help="dilations growth^0..growth^(depth-1), reversed")
-    g.add_argument("--vq-act", type=str, default="relu", choices=["relu", "silu", "gelu"], help="activation in the residual blocks")
-    g.add_argument("--vq-norm", type=str, default=None, choices=[None, "LN", "GN", "BN"], help="norm in the residual blocks")
-    g.add_argument("--quantizer", type=str, default="ema_reset", choices=["ema_reset", "ema", "reset", "orig"], help="quantizer type")
-    g.add_argument("--mu", type=float, default=0.99, help="EMA decay of the codebook")
-    g.add_argument("--beta", type=float, default=1.0, help="commitment weight inside the 'orig'/'reset' quantizer loss")
+# the original option_vq.py also carried LLM options and T2M-GPT visualisation/resume leftovers
+VQ_SCRIPT_COMPAT = {"--use-reasoning": ("flag", None, None), "--reasoning-weight": (float, 1.0, None),
+                    "--motion-weight": (float, 1.0, None), "--max-motion-len": (int, 200, None),
+                    "--max-text-len": (int, 256, None), "--lora-r": (int, 32, None), "--lora-alpha": (int, 32, None),
+                    "--lora-dropout": (float, 0.1, None), "--resume-gpt": (str, None, None),
+                    "--results-dir": (str, "visual_results/", None), "--visual-name": (str, "baseline", None),
+                    "--vis-gt": ("flag", None, None), "--nb-vis": (int, 20, None)}
+# VQ training options that the original option_llm.py carried over (unused there)
+VQ_TRAIN_COMPAT = {"--total-iter": (int, 200000, None), "--warm-up-iter": (int, 1000, None),
+                   "--lr": (float, 2e-4, None), "--lr-scheduler": (int, [50000, 400000], "+"),
+                   "--gamma": (float, 0.05, None), "--weight-decay": (float, 0.01, None),
+                   "--commit": (float, 0.02, None), "--loss-vel": (float, 0.1, None),
+                   "--recons-loss": (str, "l2", None), "--window-size": (int, 64, None),
+                   "--resume-pth": (str, None, None), "--resume-gpt": (str, None, None),
+                   "--results-dir": (str, "visual_results/", None), "--visual-name": (str, "baseline", None),
+                   "--vis-gt": ("flag", None, None), "--nb-vis": (int, 20, None)}
+
+
+def add_vq_arch_args(parser: argparse.ArgumentParser, from_checkpoint: bool = False):
+    """VQ-VAE architecture flags. ``from_checkpoint``: the script reads the architecture from
+    ``--vq-ckpt`` (the flags are accepted for the original command lines; only ``--nb-code`` is used,
+    when no ``--vq-ckpt`` is given)."""
+    from models.vqvae import VQConfig
+    d = VQConfig()
+    title = "VQ-VAE architecture" + (" (read from --vq-ckpt: these flags have no effect, except --nb-code "
+                                      "without --vq-ckpt)" if from_checkpoint else "")
+    g = parser.add_argument_group(title)
+    g.add_argument("--nb-code", type=int, default=d.nb_code, help="codebook size (number of <Motion_i> tokens)")
+    g.add_argument("--code-dim", type=int, default=d.code_dim, help="codebook vector size (= --output-emb-width)")
+    g.add_argument("--output-emb-width", type=int, default=d.output_emb_width, help="encoder output channels")
+    g.add_argument("--down-t", type=int, default=d.down_t, help="stride-2 downsampling stages (unit length 2^down_t)")
+    g.add_argument("--stride-t", type=int, default=d.stride_t, help="temporal conv stride")
+    g.add_argument("--width", type=int, default=d.width, help="channel width")
+    g.add_argument("--depth", type=int, default=d.depth, help="residual blocks per stage")
+    g.add_argument("--dilation-growth-rate", type=int, default=d.dilation_growth_rate,
+                   help="dilations growth^0..growth^(depth-1), reversed")
+    g.add_argument("--vq-act", type=str, default=d.vq_act, choices=["relu", "silu", "gelu"],
+                   help="activation in the residual blocks")
+    g.add_argument("--vq-norm", type=str, default=d.vq_norm, choices=[None, "LN", "GN", "BN"],
+                   help="norm in the residual blocks")
+    g.add_argument("--quantizer", type=str, default=d.quantizer, choices=["ema_reset", "ema", "reset", "orig"],
+                   help="quantizer type")
+    g.add_argument("--mu", type=float, default=d.mu, help="EMA decay of the codebook")
+    g.add_argument("--beta", type=float, default=d.beta, help="commitment weight inside the 'orig'/'reset' quantizer loss")
     return parser
-
-
-def add_common_args(parser: argparse.ArgumentParser):
-    g = parser.add_argument_group("run")
-    g.add_argument("--dataname", type=str, default="t2m", choices=["t2m", "kit"], help="HumanML3D (t2m) or KIT-ML")
-    g.add_argument("--data-root", type=str, default=None,
-                   help="dataset folder (default ./dataset/HumanML3D or ./dataset/KIT-ML)")
-    g.add_argument("--out-dir", type=str, default="experiments", help="output root")
-    g.add_argument("--exp-name", type=str, default="vq", help="run folder under --out-dir")
-    g.add_argument("--seed", type=int, default=123, help="seeds torch, numpy and the data order")
-    g.add_argument("--device", type=str, default="auto", help="'auto' (cuda if available), 'cpu', 'cuda:0', ...")
-    g.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
-    g.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (WANDB_MODE=offline works)")
-    g.add_argument("--no-progress", action="store_true", help="disable progress bars")
-    return parser
-
-
-def default_data_root(dataname: str) -> str:
-    return {"t2m": "./dataset/HumanML3D", "kit": "./dataset/KIT-ML"}[dataname]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Train the motion VQ-VAE (T2M-GPT recipe)",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_common_args(p)
-    from utils.device import add_performance_args
+    run = add_run_args(p, exp_name="vq")
+    add_data_args(p, run)
+    run.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
     add_performance_args(p)
     # the T2M-GPT recipe trains in fp32: bf16 nearest-code distances change the code assignments
     p.set_defaults(bf16=False)
@@ -88,11 +101,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="resume from a net_last.pth of this script (optimizer, schedule, iteration, RNG) or start "
                         "from the weights of a released {'net': ...} checkpoint")
     add_vq_arch_args(p)
+    add_compat_args(p, "original option_vq.py leftovers", VQ_SCRIPT_COMPAT)
     return p
 
 
 def get_args(argv=None):
-    args = get_args_parser().parse_args(argv)
-    if args.data_root is None:
-        args.data_root = default_data_root(args.dataname)
-    return args
+    return fill_data_root(get_args_parser().parse_args(argv))

@@ -11,7 +11,8 @@ The output folder loads exactly like a hub checkpoint, without ``trust_remote_co
     AutoModelForCausalLM.from_pretrained(out); AutoTokenizer.from_pretrained(out)
 
 It holds ``config.json``, ``model.safetensors``, ``generation_config.json`` (the real eos / pad ids),
-the tokenizer files and ``tiny_backbone.json`` (the build summary printed at the end).
+the tokenizer files and ``tiny_backbone.json`` (the build summary printed at the end). Its
+forward+backward speed is measured by ``bench/bench_tiny_backbone.py``.
 
 Tokenizers
   ``bpe`` (default): a byte-level BPE trained in well under a second with the ``tokenizers`` library on
@@ -294,28 +295,6 @@ def tokens_per_caption(tokenizer, captions: list[str]) -> dict:
             "max": lens[-1], "chars_per_token": round(sum(map(len, captions)) / max(1, sum(lens)), 2)}
 
 
-def bench_forward_backward(model, batch: int = 4, seq_len: int = 64, iters: int = 3, seed: int = 0) -> dict:
-    import torch
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, model.config.vocab_size, (batch, seq_len), generator=g)
-    was_training = model.training
-    model.train()
-    times = []
-    try:
-        for i in range(iters + 1):
-            t0 = time.perf_counter()
-            out = model(input_ids=ids, labels=ids)
-            out.loss.backward()
-            model.zero_grad(set_to_none=True)
-            if i:  # first iteration is warm-up
-                times.append(time.perf_counter() - t0)
-    finally:
-        model.train(was_training)
-    ms = 1000 * sorted(times)[len(times) // 2]
-    return {"batch": batch, "seq_len": seq_len, "torch_threads": torch.get_num_threads(), "fwd_bwd_ms": round(ms, 1),
-            "tokens_per_s": round(batch * seq_len / (ms / 1000), 0)}
-
-
 # --------------------------------------------------------------------------------------------
 # build
 # --------------------------------------------------------------------------------------------
@@ -474,9 +453,8 @@ def save_backbone(model, tok, out, overwrite: bool = False) -> Path:
 
 def build_tiny_backbone(out, tokenizer: str = "bpe", data_root=None, *, vocab_size: int = 2000, seed: int = 0,
                         arch: str = "qwen2", tie_word_embeddings: bool = True, overwrite: bool = False,
-                        caption_split: str | None = "train", bench: bool = True,
-                        compare_tokenizers: bool = False, verbose: bool = True, pretrain_steps: int = 0,
-                        **sizes) -> dict:
+                        caption_split: str | None = "train", compare_tokenizers: bool = False,
+                        verbose: bool = True, pretrain_steps: int = 0, **sizes) -> dict:
     """Build the tiny backbone into ``out`` (written to a temporary sibling folder, then renamed).
 
     ``tokenizer``: 'bpe' or 'qwen'; ``data_root``: HumanML3D-layout dataset whose captions train the
@@ -503,8 +481,6 @@ def build_tiny_backbone(out, tokenizer: str = "bpe", data_root=None, *, vocab_si
             summary["tokens_per_caption"][other] = tokens_per_caption(other_tok, captions)
         except ModuleNotFoundError as e:
             summary["tokens_per_caption"][other] = f"unavailable: {e}"
-    if bench:
-        summary["bench"] = bench_forward_backward(model, seed=seed)
     t0 = time.perf_counter()
     save_backbone(model, tok, out, overwrite=overwrite)
     summary["save_seconds"] = round(time.perf_counter() - t0, 2)
@@ -513,13 +489,10 @@ def build_tiny_backbone(out, tokenizer: str = "bpe", data_root=None, *, vocab_si
     return summary
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, help="output folder (loads with AutoModelForCausalLM/AutoTokenizer)")
+def add_model_args(ap: argparse.ArgumentParser):
+    """Tokenizer and architecture flags (shared with bench/bench_tiny_backbone.py)."""
     ap.add_argument("--tokenizer", choices=["bpe", "qwen"], default="bpe")
     ap.add_argument("--data-root", default=None, help="HumanML3D-layout dataset whose captions train the BPE")
-    ap.add_argument("--caption-split", default="train",
-                    help="read captions of this split's ids when <data-root>/<split>.txt exists ('' = all texts)")
     ap.add_argument("--vocab-size", type=int, default=2000, help="BPE vocabulary size (incl. 256 bytes + 3 specials)")
     ap.add_argument("--arch", choices=["qwen2", "qwen3"], default="qwen2")
     ap.add_argument("--hidden-size", type=int, default=DEFAULT_SIZES["hidden_size"])
@@ -527,15 +500,22 @@ def main(argv=None):
     ap.add_argument("--heads", type=int, default=DEFAULT_SIZES["num_attention_heads"])
     ap.add_argument("--kv-heads", type=int, default=DEFAULT_SIZES["num_key_value_heads"])
     ap.add_argument("--intermediate-size", type=int, default=DEFAULT_SIZES["intermediate_size"])
+    ap.add_argument("--untied", action="store_true", help="separate lm_head (default: tied to the input embedding)")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="output folder (loads with AutoModelForCausalLM/AutoTokenizer)")
+    add_model_args(ap)
+    ap.add_argument("--caption-split", default="train",
+                    help="read captions of this split's ids when <data-root>/<split>.txt exists ('' = all texts)")
     ap.add_argument("--max-position-embeddings", type=int, default=DEFAULT_SIZES["max_position_embeddings"])
     ap.add_argument("--rope-theta", type=float, default=DEFAULT_SIZES["rope_theta"])
-    ap.add_argument("--untied", action="store_true", help="separate lm_head (default: tied to the input embedding)")
     ap.add_argument("--seed", type=int, default=0, help="model initialisation seed")
     ap.add_argument("--pretrain-steps", type=int, default=300,
                     help="causal-LM pre-training steps on the captions (0 = keep the random initialisation); "
                          "LoRA fine-tuning then starts from a model of the caption language, as with a real LM")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    ap.add_argument("--no-bench", action="store_true", help="skip the forward+backward timing")
     ap.add_argument("--compare-tokenizers", action="store_true",
                     help="also report tokens/caption of the other tokenizer (needs captions)")
     args = ap.parse_args(argv)
@@ -543,7 +523,7 @@ def main(argv=None):
         summary = build_tiny_backbone(
             args.out, args.tokenizer, args.data_root, vocab_size=args.vocab_size, seed=args.seed, arch=args.arch,
             tie_word_embeddings=not args.untied, overwrite=args.overwrite, caption_split=args.caption_split or None,
-            bench=not args.no_bench, compare_tokenizers=args.compare_tokenizers,
+            compare_tokenizers=args.compare_tokenizers,
             hidden_size=args.hidden_size, num_hidden_layers=args.layers, num_attention_heads=args.heads,
             num_key_value_heads=args.kv_heads, intermediate_size=args.intermediate_size,
             max_position_embeddings=args.max_position_embeddings, rope_theta=args.rope_theta,

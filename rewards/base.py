@@ -252,8 +252,6 @@ class RewardBatch:
     ``captions[i]`` (t2m: the prompt caption; m2t: the reference caption, training only, else
     None), ``input_codes[i]`` (m2t: the input motion codes), ``parsed[i]``
     (:class:`models.prompts.Parsed`, codes *not* range-filtered, see :attr:`motion_codes`).
-    ``group_ids`` (optional) name the prompt of each candidate; without them the composite reward
-    takes groups as consecutive blocks of ``group_size``.
 
     ``motions`` is computed on first access: one :meth:`MotionDecoder.decode_many` call for the
     whole batch, shared by every reward. Precomputed motions (e.g. ground truth) can be given
@@ -263,7 +261,7 @@ class RewardBatch:
     def __init__(self, tasks, texts: Sequence[str], captions: Optional[Sequence[Optional[str]]] = None,
                  input_codes: Optional[Sequence] = None, nb_code: Optional[int] = None,
                  decoder: Optional[MotionDecoder] = None, reasoning_expected: bool = True,
-                 max_motion_tokens: Optional[int] = None, group_ids: Optional[Sequence] = None):
+                 max_motion_tokens: Optional[int] = None):
         self.texts = ["" if t is None else str(t) for t in texts]
         n = len(self.texts)
         self.tasks = [tasks] * n if isinstance(tasks, str) else list(tasks)
@@ -277,9 +275,6 @@ class RewardBatch:
         for name, lst in (("captions", self.captions), ("input_codes", self.input_codes)):
             if len(lst) != n:
                 raise ValueError(f"{name} has {len(lst)} entries for {n} candidates")
-        if group_ids is not None and len(group_ids) != n:
-            raise ValueError(f"group_ids has {len(group_ids)} entries for {n} candidates")
-        self.group_ids = list(group_ids) if group_ids is not None else None
         self.decoder = decoder
         self.nb_code = int(nb_code) if nb_code is not None else (decoder.nb_code if decoder is not None else None)
         self.reasoning_expected = bool(reasoning_expected)

@@ -24,27 +24,43 @@ under the prompt it was sampled with.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
 
 
+def _arg(default, flag: str | None, help: str):
+    """A config field whose command-line flag is ``flag`` (``None``: no flag of its own)."""
+    return field(default=default, metadata={"flag": flag, "help": help})
+
+
 @dataclass
 class GRPOConfig:
-    group_size: int = 8
-    clip_eps: float = 0.2
-    kl_coef: float = 0.02
-    inner_epochs: int = 1
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
-    loss_norm: str = "grpo"
-    component_norm: bool = True
-    micro_batch_size: int = 16
-    max_grad_norm: float = 1.0
-    adv_eps: float = 1e-4
-    com_rounds: int = 1  # Chain-of-Motion rollouts: rounds of G samples; round r>1 re-prompts with the best plan
+    """Every GRPO setting with its one default; :mod:`options.option_train` declares the flags from
+    these fields and :meth:`from_args` reads them back."""
+    group_size: int = _arg(8, "rl_group_size", "samples per prompt (G)")
+    clip_eps: float = _arg(0.2, "rl_clip_eps", "PPO clip epsilon on the token ratio")
+    kl_coef: float = _arg(0.02, "rl_kl_coef", "beta of the k3 KL to the reference")
+    inner_epochs: int = _arg(1, "rl_inner_epochs", "policy updates per rollout batch")
+    temperature: float = _arg(1.0, "rl_temperature", "rollout sampling temperature")
+    top_p: float = _arg(1.0, "rl_top_p", "rollout nucleus sampling threshold")
+    max_new_tokens: int = _arg(200, "rl_max_new_tokens", "generated tokens per rollout")
+    loss_norm: str = _arg("grpo", "rl_loss_norm", "grpo: per-sequence token mean; token: mean over all tokens; "
+                                                  "dr_grpo: token sum / max_new_tokens")
+    component_norm: bool = _arg(True, "rl_component_norm", "normalise each reward component within its group")
+    micro_batch_size: int = _arg(16, "rl_micro_batch_size", "sequences per forward/backward")
+    lr: float = _arg(1e-5, None, "AdamW learning rate over LoRA + new token rows (--learning-rate)")
+    max_grad_norm: float = _arg(1.0, None, "gradient clipping (--max-grad-norm)")
+    adv_eps: float = _arg(1e-4, None, "added to the group std")
+    # Chain-of-Motion rollouts: rounds of G samples; round r > 1 re-prompts with the best plan
+    com_rounds: int = _arg(1, None, "CoM rollout rounds T (--com-refine-steps; 0/1 = plain GRPO)")
+
+    @classmethod
+    def from_args(cls, args) -> "GRPOConfig":
+        kw = {f.name: getattr(args, f.metadata["flag"]) for f in fields(cls) if f.metadata.get("flag")}
+        return cls(**kw, lr=args.learning_rate, max_grad_norm=args.max_grad_norm,
+                   com_rounds=max(1, args.com_refine_steps))
 
 
 @dataclass
@@ -133,8 +149,7 @@ def token_logprobs(mllm, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
 class GRPOTrainer:
     """GRPO on a :class:`models.mllm.MotionLLM` with a reference adapter (``ref_<adapter>``)."""
 
-    def __init__(self, mllm, reward_fn, cfg: GRPOConfig, optimizer=None, lr: float = 1e-5, weights=None,
-                 com_scorer=None, dist=None):
+    def __init__(self, mllm, reward_fn, cfg: GRPOConfig, weights=None, com_scorer=None, dist=None):
         """``reward_fn(task, prompts, outputs) -> dict name -> (N,) values`` (reward components of the
         N = B·G outputs; ``prompts`` are the B records given to :meth:`step`, each repeated G times in
         ``outputs`` order); ``weights``: component weights (default 1 each). ``com_scorer(task, inputs,
@@ -145,8 +160,7 @@ class GRPOTrainer:
         self.com_scorer = com_scorer
         self.m, self.reward_fn, self.cfg = mllm, reward_fn, cfg
         self.weights = weights
-        self.optimizer = optimizer
-        self.lr = lr
+        self.optimizer = torch.optim.AdamW(mllm.trainable_parameters(), lr=cfg.lr, weight_decay=0.0)
         # multi-process (utils.distributed.Dist): each rank rolls out its own prompts; the DDP-wrapped
         # policy all-reduces the gradients once per inner epoch (on the last micro-batch backward)
         if dist is None:
@@ -226,8 +240,6 @@ class GRPOTrainer:
         # and the KL to the reference exactly 0 before the first update; gradients still flow
         was_training = m.model.training
         m.model.eval()
-        if self.optimizer is None:
-            self.optimizer = torch.optim.AdamW(m.trainable_parameters(), lr=self.lr, weight_decay=0.0)
         t0 = time.time()
         segments = self.com_rollouts(task, prompts)
         t_r = time.time()
@@ -271,7 +283,7 @@ class GRPOTrainer:
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(m.trainable_parameters(), cfg.max_grad_norm)
             self.optimizer.step()
-        engine = m.__dict__.get("engine")
+        engine = m.engine
         if engine is not None and hasattr(engine, "sync"):  # e.g. vLLM: serve the updated policy next step
             engine.sync()
         dt = time.time() - t0
@@ -287,6 +299,7 @@ class GRPOTrainer:
             out[f"reward/{k}_std"] = float(v.std(unbiased=False))
         out["well_formed"] = float(np.mean([o["well_formed"] for o in ro.outputs]))
         out["group_size_effective"] = R * G
+        out["reward/zero_std_groups"] = int((adv.view(B, R * G).abs().amax(1) < 1e-6).sum())  # groups without signal
         if was_training:
             m.model.train()
         return out

@@ -55,7 +55,7 @@ def build_tiny_lm_assets(root, num_motions=20, seed=0, pretrain_steps=150):
     build_dataset(data, num_motions=num_motions, seed=seed, progress=False)
     build_tiny_backbone(backbone, tokenizer="bpe", data_root=data, hidden_size=64, num_hidden_layers=2,
                         num_attention_heads=4, num_key_value_heads=2, intermediate_size=128, verbose=False,
-                        bench=False, pretrain_steps=pretrain_steps)
+                        pretrain_steps=pretrain_steps)
     return data, backbone
 
 

@@ -44,6 +44,25 @@ def test_mfu_arithmetic():
         mfu(1.0, 1.0, 0.0)
 
 
-def test_measure_matmul_peak_small():
-    peak = measure_matmul_peak("cpu", torch.float32, n=128, repeats=1)
-    assert isinstance(peak, float) and math.isfinite(peak) and peak > 0
+def test_measure_matmul_peak_counts_flops_over_time(monkeypatch):
+    """With a clock that advances 0.5 ms per reading, the calibration product 'takes' 0.5 ms, so each timed
+    repeat runs ceil(20 ms / 0.5 ms) = 40 products in 0.5 ms: the peak is 40 * 2 n^3 / 0.5 ms, the best repeat."""
+    import bench.mfu as mfu_mod
+    clock = {"t": 0.0}
+
+    def fake_clock():
+        clock["t"] += 0.0005
+        return clock["t"]
+    calls = {"n": 0}
+    real = torch.matmul
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+    monkeypatch.setattr(mfu_mod.time, "perf_counter", fake_clock)
+    monkeypatch.setattr(mfu_mod.torch, "matmul", counting)
+    n = 16
+    peak = measure_matmul_peak("cpu", torch.float32, n=n, repeats=3)
+    assert calls["n"] == 1 + 1 + 3 * 40  # warm-up, calibration, 3 timed repeats of 40
+    assert peak == pytest.approx(40 * 2 * n ** 3 / 0.0005)
+    assert math.isfinite(measure_matmul_peak("cpu", torch.float32, n=8, repeats=1))

@@ -1,4 +1,5 @@
 """Chain-of-Motion decoding: best-scored candidate over rounds, plans fed back, no reference in sight."""
+import numpy as np
 import pytest
 
 from models.com import chain_of_motion, update_best
@@ -33,18 +34,48 @@ def test_returns_the_best_scored_candidate_over_rounds():
     assert stats["com_best_from_round"] == [0, 2] and stats["com_rounds"] == 2
 
 
-def test_scorer_never_reads_a_reference():
-    llm = FakeLLM()
-    seen = []
+class _ReferenceSpy:
+    """A reward that fails the run if the reference caption reaches it as a caption or an input."""
+    name = "spy"
 
-    def scorer(task, inputs, outputs):
-        seen.extend(inputs)
-        assert all(isinstance(x, list) for x in inputs)  # m2t: the input motion codes only
-        return [len(o["answer"]) for o in outputs]
+    def __init__(self, reference):
+        self.reference, self.batches = reference, 0
+
+    def score(self, batch):
+        from rewards.base import RewardOutput
+        self.batches += 1
+        for field in (batch.captions, batch.input_codes):
+            assert not any(self.reference in str(x) for x in field if x is not None), "the scorer saw the reference"
+        return RewardOutput(np.asarray([len(p.answer) for p in batch.parsed], dtype=np.float64), {}, {})
+
+
+class _EchoLLM(FakeLLM):
+    """Candidates whose answers can repeat the reference (a model may legitimately produce it)."""
+
+    def generate(self, task, **kw):
+        outs = super().generate(task, **kw)
+        for o in outs:
+            o["text"] = f"{o['reasoning']}</think><answer>{o['answer']}</answer>"
+        return outs
+
+
+def test_scorer_never_reads_a_reference():
+    """The production CoM scorer (rewards.callbacks.ComScorer) ranks on the model inputs only: the spy fails if
+    the reference caption of the item reaches it; it is handed to chain_of_motion's inputs only through the
+    item record, which the scorer must never receive."""
+    from rewards.callbacks import ComScorer
+    from rewards.composite import CompositeReward
     reference = "a person waves with the left hand."
-    best, _ = chain_of_motion(llm, "m2t", [[1, 2, 3]], scorer, candidates=3, rounds=3)
-    assert len(seen) == 9 and reference not in map(str, seen)
-    assert best[0]["answer"].startswith("caption")
+    spy = _ReferenceSpy(reference)
+    scorer = ComScorer(CompositeReward({"spy": (spy, 1.0)}))
+    best, _ = chain_of_motion(_EchoLLM(), "m2t", [[1, 2, 3]], scorer, candidates=3, rounds=3)
+    assert spy.batches == 3 and best[0]["answer"].startswith("caption")
+    # t2m: the prompt caption is the input; passing the item's reference instead would trip the spy
+    spy_t2m = _ReferenceSpy(reference)
+    scorer = ComScorer(CompositeReward({"spy": (spy_t2m, 1.0)}))
+    chain_of_motion(_EchoLLM(), "t2m", ["a person walks."], scorer, candidates=2, rounds=2)
+    with pytest.raises(AssertionError, match="saw the reference"):
+        chain_of_motion(_EchoLLM(), "t2m", [reference], scorer, candidates=2, rounds=1)  # the spy does fire
 
 
 def test_update_best_and_bad_arguments():

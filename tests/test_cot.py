@@ -1,5 +1,5 @@
-"""CoT data: motion facts, template reasoning, build_cot end to end, the OpenAI-compatible reasoner
-against a local fake server, and the CoT JSONL loader."""
+"""CoT data: motion facts, template reasoning (prepare/cot/), build_cot end to end, the
+OpenAI-compatible reasoner against a local fake server, and the CoT JSONL loader."""
 import hashlib
 import json
 import re
@@ -12,7 +12,9 @@ import torch
 
 from dataset.dataset_cot import CoTDataset, CoTRecordError, load_cot_records, validate_record
 from prepare import build_cot
-from prepare.build_cot import TemplateReasoner, parse_caption
+from prepare.cot.captions import parse_caption
+from prepare.cot.openai_client import CompletionError, clean_completion
+from prepare.cot.template import TemplateReasoner
 from prepare.make_synthetic_dataset import build_dataset
 from prepare.synthetic import actions
 from prepare.synthetic.body import ground
@@ -338,11 +340,11 @@ def test_openai_reasoner_non_retryable_errors(syn, vq_ckpt, tmp_path, fake_llm):
 
 
 def test_clean_completion_rejects_tags():
-    assert build_cot.clean_completion("<think> plan here </think>") == "plan here"
-    with pytest.raises(build_cot.CompletionError):
-        build_cot.clean_completion("move <Motion_3>")
-    with pytest.raises(build_cot.CompletionError):
-        build_cot.clean_completion("   ")
+    assert clean_completion("<think> plan here </think>") == "plan here"
+    with pytest.raises(CompletionError):
+        clean_completion("move <Motion_3>")
+    with pytest.raises(CompletionError):
+        clean_completion("   ")
 
 
 # ----------------------------------------------------------------------------- dataset_cot

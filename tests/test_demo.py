@@ -93,22 +93,20 @@ def test_text_to_motion_real_generation_never_crashes(assets, tmp_path):
             assert r["status"] == "no_motion" and not r["files"]
 
 
-def test_com_flags_never_crash(assets, tmp_path, capsys):
-    """--use-com runs models/com.py when it exists (else says CoM is not available) and never crashes."""
-    import importlib.util
-
+def test_com_runs_or_stops_loudly(assets, tmp_path, capsys):
+    """--use-com runs Chain-of-Motion; a scorer that cannot be built stops the demo with the flags to set
+    (it never falls back to plain decoding)."""
     import demo
+    com = ["--text", "a person waves.", "--use-com", "--com-candidates", "2", "--com-refine-steps", "2", "--no-render"]
+    err = _exit2(_common(assets, tmp_path / "o") + com + ["--reward-dataset-opt-path", str(tmp_path / "no_evaluator")],
+                 capsys)
+    assert "--com-evaluator-dir" in err and "--reward-align-weight 0" in err
+    assert not (tmp_path / "o" / "results.json").exists()
     out = tmp_path / "out"
-    res = demo.main(_common(assets, out) + ["--text", "a person waves.", "--use-com", "--com-candidates", "2",
-                                            "--com-refine-steps", "2", "--no-render", "--reward-dataset-opt-path",
-                                            str(tmp_path / "no_evaluator")])
-    text = capsys.readouterr().out
+    res = demo.main(_common(assets, out) + com + ["--reward-align-weight", "0", "--nli-model-name", "none"])
     saved = json.loads((out / "results.json").read_text())
-    assert saved["com"]["requested"] and len(saved["results"]) == 1
-    if importlib.util.find_spec("models.com") is None:
-        assert "Chain-of-Motion is not available" in text and not res["com"]["used"]
-    else:
-        assert res["com"]["used"], res["com"]
+    assert saved["com"]["used"] and res["com"]["candidates"] == 2 and res["com"]["refine_steps"] == 2
+    assert res["com"]["stats"]["com_rounds"] == 2 and len(saved["results"]) == 1
 
 
 def test_decode_and_write_helper(assets, tmp_path):

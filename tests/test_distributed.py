@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +28,7 @@ def _adapter(ck_path):
     return ck["adapters"]["t2m"]
 
 
+@pytest.mark.slow
 def test_two_process_sft_and_grpo_stay_in_sync(tmp_path):
     from conftest import build_tiny_rl_assets
 
@@ -67,6 +69,7 @@ def test_two_process_sft_and_grpo_stay_in_sync(tmp_path):
     assert moved > 0, "GRPO did not update the weights"
 
 
+@pytest.mark.slow
 def test_two_process_fsdp_sft_resume_and_grpo(tmp_path):
     """FSDP2 (--fsdp): the backbone sharded over 2 gloo processes; SFT, resume from the gathered optimizer
     state, and GRPO with synchronised generation; ranks agree and the checkpoints load in one process."""
@@ -106,6 +109,7 @@ def test_two_process_fsdp_sft_resume_and_grpo(tmp_path):
     assert max(float((after[k].float() - before[k].float()).abs().max()) for k in before) > 0
 
 
+@pytest.mark.slow
 def test_two_process_vq_and_evaluator_stay_in_sync(tmp_path):
     """VQ-VAE (DDP + all-reduced EMA codebook statistics) and evaluator (two DDP encoders, sharded
     loader) on 2 gloo processes: identical weights and codebooks on both ranks."""

@@ -16,6 +16,23 @@ def test_group_advantages_zero_mean_per_group():
     assert (group_advantages(torch.ones(8), 4) == 0).all()  # equal rewards: no advantage
 
 
+def test_combine_advantages_per_group_and_constant_groups():
+    """The advantages the trainer uses: each group of G consecutive samples normalised on its own; a
+    group whose rewards are all equal gets 0 (no signal, no update)."""
+    rng = np.random.default_rng(0)
+    v = torch.as_tensor(rng.normal(size=12) * 3 + 7, dtype=torch.float32)
+    v[8:] = 2.0  # a constant group
+    total, adv = combine_advantages({"a": v}, {"a": 1.0}, 4, component_norm=False)
+    torch.testing.assert_close(total, v)
+    for g in range(2):
+        a = adv[g * 4:(g + 1) * 4]
+        assert abs(float(a.mean())) < 1e-5 and float(a.std(unbiased=False)) == pytest.approx(1.0, abs=1e-3)
+        assert torch.argsort(a).tolist() == torch.argsort(v[g * 4:(g + 1) * 4]).tolist()
+    assert (adv[8:] == 0).all()
+    with pytest.raises(RuntimeError):
+        combine_advantages({"a": v}, {"a": 1.0}, 5, component_norm=False)  # 12 samples are not groups of 5
+
+
 def test_component_norm_vs_total_norm():
     comps = {"a": torch.tensor([0.0, 1.0, 0.0, 1.0]), "b": torch.tensor([0.0, 0.0, 100.0, 100.0])}
     w = {"a": 1.0, "b": 1.0}
@@ -128,8 +145,9 @@ def test_toy_rl_raises_reward_with_one_generate_call_per_step(sft_model):
         calls["n"] += 1
         return orig(*a, **k)
     m.model.generate = counting
-    cfg = GRPOConfig(group_size=6, clip_eps=0.2, kl_coef=0.01, max_new_tokens=32, inner_epochs=2, temperature=0.8)
-    trainer = GRPOTrainer(m, _target_code_reward, cfg, lr=3e-3)
+    cfg = GRPOConfig(group_size=6, clip_eps=0.2, kl_coef=0.01, max_new_tokens=32, inner_epochs=2, temperature=0.8,
+                     lr=3e-3)
+    trainer = GRPOTrainer(m, _target_code_reward, cfg)
     prompts = [f"a person moves {i}." for i in range(4)]
     hist = []
     for _ in range(15):
@@ -160,13 +178,23 @@ def test_chain_of_motion_rollouts(sft_model):
         assert all(isinstance(x, str) for x in inputs)  # captions only: no record, no reference answer
         return [len(o["motion_codes"]) for o in outputs]
     records = [{"caption": f"a person moves {i}.", "answer": "SECRET", "motion_tokens": [1, 2]} for i in range(3)]
-    cfg = GRPOConfig(group_size=4, max_new_tokens=24, com_rounds=2, temperature=0.8)
-    trainer = GRPOTrainer(m, _target_code_reward, cfg, lr=1e-3, com_scorer=scorer)
+    cfg = GRPOConfig(group_size=4, max_new_tokens=24, com_rounds=2, temperature=0.8, lr=1e-3)
+    trainer = GRPOTrainer(m, _target_code_reward, cfg, com_scorer=scorer)
     st = trainer.step("t2m", records)
     assert calls["n"] == 2 and plans_seen[0] is None and len(plans_seen[1]) == 3
     assert st["group_size_effective"] == 8 and np.isfinite(st["loss"])
     with pytest.raises(ValueError, match="com_scorer"):
         GRPOTrainer(m, _target_code_reward, cfg)
+    # m2t: the records carry the reference caption; the production scorer must rank without it
+    from test_com import _ReferenceSpy
+
+    from rewards.callbacks import ComScorer
+    from rewards.composite import CompositeReward
+    spy = _ReferenceSpy("SECRET")
+    m2t = GRPOTrainer(m, _target_code_reward, cfg, com_scorer=ComScorer(CompositeReward({"spy": (spy, 1.0)})))
+    recs = [{"caption": "SECRET", "answer": "SECRET", "motion_tokens": [1, 2, 3]} for _ in range(2)]
+    segments = m2t.com_rollouts("m2t", recs)
+    assert len(segments) == 2 and spy.batches == 1
 
 
 def test_first_update_starts_at_ratio_one_and_zero_kl(sft_model):
@@ -175,12 +203,19 @@ def test_first_update_starts_at_ratio_one_and_zero_kl(sft_model):
     from models.mllm import MotionLLM
     torch.manual_seed(0)
     m = MotionLLM.from_checkpoint(sft_model[0], dtype="fp32")
-    for mod in m.model.modules():  # make sure dropout would matter if it were active
-        if isinstance(mod, torch.nn.Dropout):
-            mod.p = 0.3
+    n_drop = 0
+    for mod in m.model.modules():  # LoRA dropout p=0.3 (the fixture trained with 0, where peft uses Identity)
+        if isinstance(getattr(mod, "lora_dropout", None), torch.nn.ModuleDict):
+            for k in list(mod.lora_dropout.keys()):
+                mod.lora_dropout[k] = torch.nn.Dropout(0.3)
+                n_drop += 1
+    assert n_drop > 0
     m.add_reference("t2m")
     m.model.train()
-    cfg = GRPOConfig(group_size=4, max_new_tokens=24, inner_epochs=1, temperature=0.8)
-    st = GRPOTrainer(m, _target_code_reward, cfg, lr=1e-3).step("t2m", ["a person moves 1.", "a person moves 2."])
+    # two inner epochs: pi_old comes from its own forward pass (with one, it is the detached current log-prob
+    # and the ratio is 1 by construction); lr 0 keeps the policy where it sampled, so any ratio != 1 or KL > 0
+    # could only come from dropout being active during the step
+    cfg = GRPOConfig(group_size=4, max_new_tokens=24, inner_epochs=2, temperature=0.8, lr=0.0)
+    st = GRPOTrainer(m, _target_code_reward, cfg).step("t2m", ["a person moves 1.", "a person moves 2."])
     assert st["kl"] < 1e-6 and st["clip_frac"] == 0.0 and abs(st["ratio_mean"] - 1) < 1e-5
     assert m.model.training  # the caller's mode is restored

@@ -10,7 +10,6 @@ import os
 import pytest
 
 from utils import m2t_metrics as mm
-from utils import text_process as tp
 
 
 def _require(module, pip_name):
@@ -26,13 +25,6 @@ REFS = [["a person walk forward slowly", "a man walk straight", "a person walk f
         ["a man jump up and down twice", "someone hop", "a man jump up and down twice"],
         ["a person wave his right hand", "someone wave", "a man wave hello"],
         ["a person sit down on a chair", "the person sit down", "someone sit"]]
-
-
-@pytest.fixture(autouse=True)
-def _spacy_backend():
-    tp.set_backend("auto")
-    yield
-    tp.set_backend("auto")
 
 
 # ----------------------------------------------------------------------------- lexical metrics
@@ -107,6 +99,7 @@ def test_tm2t_reference_formats_and_forcing():
     words, counts = mm.prepare_references([["a man walk"]], "tm2t", reference_format="words")
     assert words == [["a man walk"] * 3] and counts == {"words": 1}
     assert mm.force_n_references(["a", "b"], 3) == ["a", "b", "a"]
+    assert mm.force_n_references(["x"]) == ["x"] * 3 and mm.force_n_references(list("abcd")) == ["a", "b", "c"]
     # TM2T-style candidates already in processed words can be taken as they are
     assert mm.prepare_candidates(["a man walk  left"], "tm2t", candidate_format="words") == ["a man walk left"]
     assert mm.prepare_candidates(["A man walks left."], "tm2t") == ["a man walk left"]

@@ -11,7 +11,7 @@ def tiny(tmp_path_factory):
     out = {}
     for tied in (True, False):
         d = tmp_path_factory.mktemp("bb") / ("tied" if tied else "untied")
-        build_tiny_backbone(d, tokenizer="bpe", verbose=False, bench=False, hidden_size=32, num_hidden_layers=2,
+        build_tiny_backbone(d, tokenizer="bpe", verbose=False, hidden_size=32, num_hidden_layers=2,
                             num_attention_heads=4, num_key_value_heads=2, intermediate_size=64, pretrain_steps=0,
                             tie_word_embeddings=tied)
         out[tied] = d
@@ -99,7 +99,7 @@ def test_generation_engine_and_grpo_sync(tiny, tmp_path):
 
     m.add_reference("t2m")
     reward = lambda task, prompts, outs: {"len": [float(len(o["text"])) for o in outs]}  # noqa: E731
-    tr = GRPOTrainer(m, reward, GRPOConfig(group_size=3, max_new_tokens=10), lr=1e-2)
+    tr = GRPOTrainer(m, reward, GRPOConfig(group_size=3, max_new_tokens=10, lr=1e-2))
     before = eng.model.model.layers[0].self_attn.q_proj.weight.clone()
     st = tr.step("t2m", caps)
     assert eng.syncs == 1 and st["response_len"] > 0

@@ -1,14 +1,13 @@
-"""RLVR rewards: physics on recovered joints, format rules, group advantages, evaluator consistency,
-semantic similarity, coherence backends, caches and once-per-batch decoding."""
+"""RLVR rewards: physics on recovered joints, format rules, the weighted composite, evaluator consistency,
+semantic similarity, coherence backends, caches and once-per-batch decoding. (Advantages: test_grpo.py.)"""
 import argparse
-import logging
 
 import numpy as np
 import pytest
 import torch
 
-from rewards import (CompositeReward, PhysicsReward, Reward, RewardBatch, RewardOutput,
-                     add_reward_args, build_rewards, group_normalize, motion_from_features)
+from options.rewards import add_reward_args
+from rewards import CompositeReward, PhysicsReward, Reward, RewardBatch, RewardOutput, build_rewards, motion_from_features
 from rewards.format_reward import FormatReward
 from utils.motion_process import recover_from_ric
 
@@ -231,146 +230,17 @@ def test_format_reward_rules_never_raise():
 
 
 # ----------------------------------------------------------------------------- composite
-def test_group_advantages_are_normalised_per_group():
-    rng = np.random.default_rng(0)
-    v = rng.normal(size=12) * 3 + 7
-    v[8:] = 2.0  # a constant group
-    comp = CompositeReward({"a": (_Fixed("a", v), 1.0)}, component_norm=False)
-    total, adv, _, stats = comp.score(RewardBatch("t2m", [""] * 12), group_size=4)
-    np.testing.assert_allclose(total, v)
-    for g in range(2):
-        a = adv[g * 4:(g + 1) * 4]
-        assert abs(a.mean()) < 1e-9 and a.std() == pytest.approx(1.0, abs=1e-3)
-        assert np.argsort(a).tolist() == np.argsort(v[g * 4:(g + 1) * 4]).tolist()
-    assert (adv[8:] == 0).all() and stats["reward/zero_std_groups"] == 1
-    # explicit group ids (interleaved layout) give the same advantages
-    ids = [0, 1, 2] * 4
-    order = np.argsort(ids, kind="stable")
-    b = RewardBatch("t2m", [""] * 12, group_ids=ids)
-    adv_ids = CompositeReward({"a": (_Fixed("a", v[np.argsort(order)]), 1.0)}, component_norm=False).score(b).advantages
-    np.testing.assert_allclose(adv_ids[order], adv, atol=1e-12)
-    with pytest.raises(ValueError, match="groups of 5"):
-        comp.score(RewardBatch("t2m", [""] * 12), group_size=5)
-
-
-def test_component_normalisation_on_off_and_zero_weights():
-    # component a varies a little, component b a lot; a ranks candidate 3 first, b candidate 0
+def test_composite_total_components_and_zero_weights():
     a = np.array([0.00, 0.01, 0.02, 0.03])
     b = np.array([3.0, 0.0, 1.0, 0.0])
     skipped = _Fixed("c", np.zeros(4))
-    rewards = {"a": (_Fixed("a", a), 1.0), "b": (_Fixed("b", b), 0.5), "c": (skipped, 0.0)}
-    on = CompositeReward(rewards, component_norm=True).score(RewardBatch("t2m", [""] * 4), group_size=4)
-    off = CompositeReward(rewards, component_norm=False).score(RewardBatch("t2m", [""] * 4), group_size=4)
-    np.testing.assert_allclose(on.total, a + 0.5 * b)  # the raw weighted total does not depend on the mode
-    np.testing.assert_allclose(off.total, on.total)
-    assert skipped.calls == 0 and "c" not in on.components  # weight 0: never computed
-    expected_on = group_normalize(group_normalize(a, np.zeros(4, int)) + 0.5 * group_normalize(b, np.zeros(4, int)),
-                                  np.zeros(4, int))
-    np.testing.assert_allclose(on.advantages, expected_on)
-    np.testing.assert_allclose(off.advantages, group_normalize(a + 0.5 * b, np.zeros(4, int)))
-    assert int(np.argmax(off.advantages)) == 0  # b dominates the raw total
-    assert on.advantages[3] > off.advantages[3] + 0.5  # a's signal survives only with component norm
-    assert on.stats["reward/a_mean"] == pytest.approx(a.mean()) and on.stats["reward/b_std"] == pytest.approx(b.std())
-
-
-# ----------------------------------------------------------------------------- consistency
-def test_consistency_prefers_matching_caption(syn, syn_clips, tiny_evaluator):
-    from models.evaluator_wrapper import EvaluatorWrapper
-    from rewards.consistency import ConsistencyReward
-    from utils.word_vectorizer import WordVectorizer
-    reward = ConsistencyReward(EvaluatorWrapper(tiny_evaluator), WordVectorizer(syn / "glove"))
-    clips = syn_clips[:24]
-    motions = [motion_from_features(it["motion"]) for it in clips]
-    caps = [it["captions"][0]["caption"] for it in clips]
-    shuffled = caps[7:] + caps[:7]
-
-    def run(captions):
-        b = RewardBatch("t2m", [_t2m_text([0])] * len(clips), captions=captions, nb_code=32)
-        b.set_motions(motions)
-        return reward.score(b)
-
-    matched, wrong = run(caps).values, run(shuffled).values
-    assert matched.mean() > wrong.mean() + 0.3, (matched.mean(), wrong.mean())
-    assert (matched > wrong).mean() > 0.75
-    assert np.all(np.abs(matched) <= 1 + 1e-9)
-    hits = reward.cache_stats()["text"]["hits"]
-    run(caps)
-    assert reward.cache_stats()["text"]["hits"] >= hits + len(set(caps))  # text embeddings cached by caption
-    # no motion -> the cosine floor; euclidean variant is a negative distance
-    b = RewardBatch("t2m", [""], captions=[caps[0]], nb_code=32)
-    b.set_motions([None])
-    assert reward.score(b).values[0] == -1.0
-    euc = ConsistencyReward(reward.evaluator, reward.w_vectorizer, metric="euclidean")
-    b = RewardBatch("t2m", [""] * 2, captions=caps[:2], nb_code=32)
-    b.set_motions(motions[:2])
-    assert (euc.score(b).values <= 0).all()
-
-
-# ----------------------------------------------------------------------------- text models
-def test_semantic_similarity_paraphrase_beats_unrelated():
-    from rewards.semantic import SemanticReward
-    sem = SemanticReward("minilm")
-    ref = "a person walks forward slowly."
-    texts = ["r</think><answer>someone slowly walks ahead.</answer>",
-             "r</think><answer>a man throws a ball with his right hand.</answer>",
-             "r</think><answer></answer>"]
-    out = sem.score(RewardBatch("m2t", texts, captions=[ref] * 3, input_codes=[[1]] * 3))
-    assert out.values[0] > out.values[1] + 0.2 and out.values[2] == -1.0
-    before = sem.cache_stats()["hits"]
-    sem.score(RewardBatch("m2t", texts, captions=[ref] * 3, input_codes=[[1]] * 3))
-    assert sem.cache_stats()["hits"] >= before + 3
-    with pytest.raises(ValueError, match="reference caption"):
-        sem.score(RewardBatch("m2t", texts[:1], captions=[None], input_codes=[[1]]))
-
-
-def test_coherence_fallback_is_flagged(caplog):
-    from rewards import base
-    from rewards.coherence import CoherenceReward
-    base._WARNED.clear()
-    with caplog.at_level(logging.WARNING, logger="rewards"):
-        coh = CoherenceReward(nli_model_name="none")
-    assert "EMBEDDING FALLBACK" in caplog.text
-    assert coh.backend == "embedding-fallback" and coh.config()["coherence_backend"] == "embedding-fallback"
-    texts = ["The person walks forward a few steps.</think><answer>a person walks forward.</answer>",
-             "The person throws a ball overhead.</think><answer>a person walks forward.</answer>",
-             "</think><answer>a person walks forward.</answer>"]
-    out = coh.score(RewardBatch("m2t", texts, input_codes=[[1]] * 3))
-    assert out.info["backend"] == "embedding-fallback" and "none" in out.info["fallback_reason"]
-    assert out.values[0] > out.values[1] and out.values[2] == 0.0 and out.info["empty"] == 1
-    assert ((out.values >= 0) & (out.values <= 1)).all()
-    coh.score(RewardBatch("m2t", texts, input_codes=[[1]] * 3))
-    assert coh.cache_stats()["hits"] >= 2
-    # a model that cannot be loaded falls back loudly, or fails with --reward-require-nli
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="rewards"):
-        bad = CoherenceReward(nli_model_name="/nonexistent/nli-model")
-    assert bad.backend == "embedding-fallback" and "/nonexistent/nli-model" in bad.fallback_reason
-    assert "EMBEDDING FALLBACK" in caplog.text
-    with pytest.raises(RuntimeError, match="cannot load the NLI model"):
-        CoherenceReward(nli_model_name="/nonexistent/nli-model", require_nli=True)
-
-
-def test_coherence_nli_backend_reads_entailment_label(tmp_path):
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from rewards.coherence import CoherenceReward, entailment_index
-    from utils.m2t_metrics import minilm_model_path
-    tok = AutoTokenizer.from_pretrained(minilm_model_path())
-    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32, num_labels=3,
-                     id2label={0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"},
-                     label2id={"CONTRADICTION": 0, "NEUTRAL": 1, "ENTAILMENT": 2})
-    torch.manual_seed(0)
-    BertForSequenceClassification(cfg).save_pretrained(tmp_path / "nli")
-    tok.save_pretrained(tmp_path / "nli")
-    coh = CoherenceReward(nli_model_name=str(tmp_path / "nli"))
-    assert coh.backend == "nli" and coh.nli.entail == 2 and coh.fallback_reason is None
-    texts = ["A walk forward.</think><answer><Motion><Motion_1></Motion></answer>", "</think><answer>x</answer>"]
-    out = coh.score(RewardBatch("t2m", texts, captions=["a person walks forward."] * 2, nb_code=32))
-    assert 0 < out.values[0] < 1 and out.values[1] == 0.0 and out.info["backend"] == "nli"
-    assert entailment_index({"0": "entailment", "1": "neutral", "2": "contradiction"}) == 0
-    with pytest.raises(ValueError, match="entailment label"):
-        entailment_index({0: "LABEL_0", 1: "LABEL_1"})
+    comp = CompositeReward({"a": (_Fixed("a", a), 1.0), "b": (_Fixed("b", b), 0.5), "c": (skipped, 0.0)})
+    res = comp.score(RewardBatch("t2m", [""] * 4))
+    np.testing.assert_allclose(res.total, a + 0.5 * b)  # the raw weighted total
+    np.testing.assert_allclose(res.components["b"], b)
+    assert skipped.calls == 0 and "c" not in res.components and comp.config()["skipped_zero_weight"] == ["c"]
+    assert comp.weights == {"a": 1.0, "b": 0.5}
+    assert res.stats["reward/a_mean"] == pytest.approx(a.mean()) and res.stats["reward/b_std"] == pytest.approx(b.std())
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -388,20 +258,18 @@ def test_decoding_once_per_batch_shared_and_cached(syn, tiny_vq, tiny_evaluator,
     texts = [_t2m_text([1, 2, 3, 4]), _t2m_text([1, 2, 3, 4]), _t2m_text([5, 6]), "garbage",
              _t2m_text([7] * 12), _t2m_text([31, 40]), "", _t2m_text([9, 9, 9])]
     batch = comp.make_batch("t2m", texts, captions=[caption] * 4 + ["a man jumps."] * 4)
-    res = comp.score(batch, group_size=4)
+    res = comp.score(batch)
     assert len(calls) == 1  # one VQ forward for the whole batch, shared by phys and align
     st = comp.decoder.stats()
     assert st["decoded"] == 5 and st["invalid"] == 2 and st["hits"] == 1  # 5 distinct valid clips, 1 repeat
     assert res.stats["reward/decoder/vq_calls"] == 1
-    assert np.isfinite(res.total).all() and np.isfinite(res.advantages).all()
+    assert np.isfinite(res.total).all()
     assert res.components["phys"][3] == 0.0 and res.components["format"][3] == -1.0
     assert res.components["align"][6] == -1.0
     assert res.components["phys"][0] == res.components["phys"][1] > 0
-    for g in range(2):
-        assert abs(res.advantages[g * 4:(g + 1) * 4].mean()) < 1e-9
     assert "reward/phys/skate_mean" in res.stats and res.stats["reward/coh/backend"] == "embedding-fallback"
     # a second batch with the same answers: no VQ call, all from the cache
-    comp.score(comp.make_batch("t2m", texts, captions=[caption] * 8), group_size=4)
+    comp.score(comp.make_batch("t2m", texts, captions=[caption] * 8))
     assert len(calls) == 1 and comp.decoder.stats()["hits"] == 1 + 6
     # epoch reset: counters, and with --reward-clear-cache-values the values too
     comp.reset_cache_each_epoch, comp.clear_cache_values = True, True
@@ -412,7 +280,7 @@ def test_decoding_once_per_batch_shared_and_cached(syn, tiny_vq, tiny_evaluator,
     assert m2t.names == ["align", "coh"]
     b = m2t.make_batch("m2t", ["The person walks.</think><answer>a person walks forward.</answer>"] * 2,
                        input_codes=[[1, 2, 3], [4, 5]])
-    out = m2t.score(b, group_size=2)
+    out = m2t.score(b)
     assert np.isfinite(out.total).all() and len(calls) == 2
 
 

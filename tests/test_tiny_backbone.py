@@ -1,4 +1,5 @@
-"""prepare/make_tiny_backbone.py: an offline Qwen-architecture LM that loads like a hub model."""
+"""prepare/make_tiny_backbone.py: an offline Qwen-architecture LM that loads like a hub model
+(and bench/bench_tiny_backbone.py, its forward+backward timing)."""
 import copy
 import json
 
@@ -46,7 +47,7 @@ def backbones(data_root, tmp_path_factory):
             if kind == "qwen":
                 _require_qwen()
             d = base / kind
-            summary = mtb.build_tiny_backbone(d, kind, data_root, bench=False, verbose=False)
+            summary = mtb.build_tiny_backbone(d, kind, data_root, verbose=False)
             model, info = AutoModelForCausalLM.from_pretrained(d, output_loading_info=True)
             cache[kind] = (d, summary, model.eval(), AutoTokenizer.from_pretrained(d), info)
         return cache[kind]
@@ -231,12 +232,13 @@ def test_qwen_missing_package_message(monkeypatch, tmp_path):
 
 def test_cli_atomic_overwrite_and_qwen3(tmp_path, data_root, capsys):
     out = tmp_path / "cli"
-    args = ["--out", str(out), "--data-root", str(data_root), "--no-bench", "--hidden-size", "64", "--layers", "2",
+    args = ["--out", str(out), "--data-root", str(data_root), "--hidden-size", "64", "--layers", "2",
             "--heads", "4", "--kv-heads", "2", "--intermediate-size", "128", "--vocab-size", "600"]
     mtb.main(args)
     assert json.loads(capsys.readouterr().out)["hidden_size"] == 64  # the summary is printed as JSON
     s = json.loads((out / "tiny_backbone.json").read_text())
     assert s["hidden_size"] == 64 and s["num_hidden_layers"] == 2 and s["tokenizer_len"] <= 600
+    assert "bench" not in s  # timing lives in bench/bench_tiny_backbone.py
     with pytest.raises(SystemExit):
         mtb.main(args)  # exists, no --overwrite
     mtb.main(args + ["--overwrite", "--arch", "qwen3", "--untied", "--seed", "1"])
@@ -247,3 +249,21 @@ def test_cli_atomic_overwrite_and_qwen3(tmp_path, data_root, capsys):
     model = AutoModelForCausalLM.from_pretrained(out)
     assert type(model).__name__ == "Qwen3ForCausalLM"
     assert model.lm_head.weight.data_ptr() != model.model.embed_tokens.weight.data_ptr()
+
+
+def test_bench_leaves_the_model_and_rng_untouched(tmp_path, capsys):
+    from bench.bench_tiny_backbone import bench_forward_backward, main
+    model, _, _ = mtb.make_backbone("bpe", None, verbose=False, hidden_size=32, num_hidden_layers=1,
+                                    num_attention_heads=2, num_key_value_heads=1, intermediate_size=64)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = torch.random.get_rng_state()
+    r = bench_forward_backward(model, batch=2, seq_len=8, iters=2)
+    assert r["batch"] == 2 and r["seq_len"] == 8 and r["fwd_bwd_ms"] > 0 and r["tokens_per_s"] > 0
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not model.training and all(p.grad is None for p in model.parameters())
+    assert torch.equal(state, torch.random.get_rng_state())
+    out = tmp_path / "bench.json"
+    rep = main(["--hidden-size", "32", "--layers", "1", "--heads", "2", "--kv-heads", "1", "--intermediate-size",
+                "64", "--batch", "2", "--seq-len", "8", "--iters", "1", "--out", str(out)])
+    assert json.loads(out.read_text()) == rep and rep["n_parameters"] == mtb.count_parameters(model)
+    assert "tokens/s" in capsys.readouterr().out

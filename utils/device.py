@@ -1,7 +1,6 @@
 """Device selection and seeding."""
 from __future__ import annotations
 
-import argparse
 import random
 
 import numpy as np
@@ -26,23 +25,6 @@ def seed_everything(seed: int):
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
     torch.manual_seed(seed)
-
-
-def add_performance_args(parser, llm: bool = False):
-    """GPU-box settings shared by the training scripts (all off or harmless on CPU)."""
-    g = parser.add_argument_group("performance (GPU)")
-    g.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
-                   help="bf16 autocast for the forward passes on CUDA (ignored on CPU)")
-    g.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=True,
-                   help="allow TF32 matmuls/convolutions on Ampere+ GPUs")
-    g.add_argument("--torch-compile", action="store_true", help="torch.compile the training forward")
-    g.add_argument("--pin-memory", action=argparse.BooleanOptionalAction, default=True,
-                   help="page-locked host batches for faster host-to-GPU copies (CUDA only)")
-    if llm:
-        g.add_argument("--attn-implementation", type=str, default="sdpa",
-                       choices=["sdpa", "flash_attention_2", "flash_attention_3", "eager"],
-                       help="attention kernel of the backbone (falls back to the default if unavailable)")
-    return g
 
 
 def configure_backends(device: torch.device, tf32: bool = True):

@@ -460,14 +460,10 @@ def format_table(results: Union[Mapping, Sequence[Mapping], Mapping[str, Mapping
         rows = list(results.items())
     else:
         rows = [(f"result {i}", r) for i, r in enumerate(results)]
-    head = "| | " + " | ".join(c for c, _ in _TABLE_COLUMNS) + " |"
-    lines = [head, "|---" * (len(_TABLE_COLUMNS) + 1) + "|"]
-    for name, r in rows:
-        cells = []
-        for _, key in _TABLE_COLUMNS:
-            v = r.get(key)
-            cells.append("–" if v is None else f"{100.0 * v:.{digits}f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    from utils.tables import markdown_table
+    body = [[name] + ["–" if r.get(key) is None else f"{100.0 * r.get(key):.{digits}f}" for _, key in _TABLE_COLUMNS]
+            for name, r in rows]
+    lines = [markdown_table([""] + [c for c, _ in _TABLE_COLUMNS], body)]
     if with_notes:
         for name, r in rows:
             bs = ("BERTScore not computed" if r.get("bertscore_f1") is None else

@@ -1,0 +1,40 @@
+"""Decoding and Chain-of-Motion flags of eval_mllm.py, demo.py and (CoM rollouts) train_mllm.py."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_generation_args(parser: argparse.ArgumentParser, sample_by_default: bool):
+    """``--do-sample`` / ``--greedy`` set one value, ``args.do_sample``; scripts differ only in the default
+    (eval_mllm.py samples as the original did, demo.py decodes greedily)."""
+    g = parser.add_argument_group("generation")
+    g.add_argument("--max-new-tokens", type=int, default=256, help="generated tokens per output (>= 1)")
+    g.add_argument("--do-sample", dest="do_sample", action="store_true",
+                   help="sample" + (" (the default)" if sample_by_default else " instead of greedy decoding"))
+    g.add_argument("--greedy", dest="do_sample", action="store_false",
+                   help="greedy decoding" + ("" if sample_by_default else " (the default)"))
+    g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
+    parser.set_defaults(do_sample=sample_by_default)
+    return g
+
+
+def add_com_args(parser: argparse.ArgumentParser, training: bool = False):
+    """Chain-of-Motion: K candidates, T rounds; rounds 2..T re-prompt with the best plan, ranked by a
+    critic that sees only the model inputs. In training (GRPO rollouts) K = --rl-group-size."""
+    g = parser.add_argument_group("Chain-of-Motion")
+    if training:
+        g.add_argument("--com-refine-steps", type=int, default=0,
+                       help="Chain-of-Motion rollouts: T rounds of --rl-group-size samples (group = G*T), rounds 2..T "
+                            "refine the best plan ranked by the CoM scorer (the original default 2; here opt-in, 0/1 = "
+                            "plain GRPO)")
+        g.add_argument("--com-candidates", type=int, default=8,
+                       help="CoM candidates K of eval/demo; accepted here, in training K = --rl-group-size")
+        return g
+    g.add_argument("--use-com", action="store_true", help="Chain-of-Motion decoding")
+    g.add_argument("--com-candidates", type=int, default=8, help="CoM candidates K per round")
+    g.add_argument("--com-refine-steps", type=int, default=2, help="CoM rounds T")
+    g.add_argument("--com-evaluator-dir", type=str, default=None,
+                   help="a separately trained evaluator for the CoM scorer (default: --reward-dataset-opt-path, "
+                        "else --evaluator-dir)")
+    return g

@@ -1,0 +1,91 @@
+"""What both training stages share: processes and the run folder, the policy (built from flags or
+loaded from a checkpoint), DDP/FSDP wrapping and the optimizer state in checkpoints."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from models.mllm import MLLMConfig, MotionLLM
+from utils.distributed import setup_process
+from utils.io import atomic_write_json
+
+
+def setup_run(args):
+    """Processes, seed, device and the run folder. Every rank uses the same seed (identical initial
+    weights); a multi-process run takes its device from accelerate. Returns (device, exp_dir, dist)."""
+    dist, device = setup_process(args)
+    exp_dir = Path(args.out_dir) / args.exp_name
+    if dist.is_main:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+    dist.barrier()
+    if dist.enabled:
+        print(f"rank {dist.rank}/{dist.world_size} on {device} ({dist.backend})")
+    return device, exp_dir, dist
+
+
+def resolve_nb_code(args) -> int:
+    """The codebook size: the VQ checkpoint's when ``--vq-ckpt`` is given, else ``--nb-code``."""
+    if args.vq_ckpt:
+        from models.vqvae import load_vq
+        nb = load_vq(args.vq_ckpt).nb_code
+        if nb != args.nb_code:
+            print(f"--nb-code set to {nb} from the VQ checkpoint {args.vq_ckpt}")
+        return nb
+    return args.nb_code
+
+
+def load_policy(args, device, ckpt=None, nb_code: int | None = None) -> MotionLLM:
+    """The MotionLLM to train: the adapters of ``ckpt`` (its recorded backbone unless ``--llm-backbone``
+    is given), or a new model from the LLM/LoRA flags with ``nb_code`` motion tokens."""
+    kw = dict(device=device, dtype=args.dtype, gradient_checkpointing=args.gradient_checkpointing,
+              attn_implementation=args.attn_implementation)
+    if ckpt is not None:
+        model = MotionLLM.from_checkpoint(ckpt, llm_backbone=args.llm_backbone, **kw)
+        if nb_code is not None and model.cfg.nb_code != nb_code:
+            raise ValueError(f"{ckpt} has {model.cfg.nb_code} motion tokens but the VQ-VAE/--nb-code has {nb_code}")
+        return model
+    return MotionLLM(MLLMConfig.from_args(args, nb_code), **kw)
+
+
+def prepare_parallel(model: MotionLLM, dist, args):
+    """DDP over the processes (default) or FSDP2 sharding of the backbone (``--fsdp``), then the optional
+    ``torch.compile``. Call once the task, reference adapter and checkpoint weights are in place."""
+    if args.fsdp and dist.enabled:
+        model.enable_fsdp(dist, bf16=args.bf16)
+    else:
+        if args.fsdp:
+            print("--fsdp ignored: a single process (launch with torchrun / accelerate launch)")
+        model.enable_data_parallel(dist)
+    if args.torch_compile:
+        model.enable_compile()
+
+
+def optimizer_state(model: MotionLLM, optimizer, dist) -> dict:
+    """The optimizer state to checkpoint (gathered to full tensors under FSDP: every rank calls)."""
+    if dist.fsdp:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+        return get_optimizer_state_dict(model.model, optimizer,
+                                        options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return optimizer.state_dict()
+
+
+def load_optimizer_state(model: MotionLLM, optimizer, state: dict, dist):
+    if dist.fsdp:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+        set_optimizer_state_dict(model.model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+    else:
+        optimizer.load_state_dict(state)
+
+
+def finish_distributed(model: MotionLLM, dist, exp_dir: Path) -> dict:
+    """Gather a checksum of every rank's trainable weights (they must be identical) into
+    ``distributed.json`` (rank 0)."""
+    if not dist.enabled:
+        return {}
+    sums = dist.weights_checksums(model.trainable_parameters())
+    info = {**dist.describe(), "trainable_checksums": sums, "in_sync": len(set(sums)) == 1}
+    if dist.is_main:
+        atomic_write_json(exp_dir / "distributed.json", info)
+        if not info["in_sync"]:
+            print(f"WARNING: ranks ended with different weights: {sums}")
+    dist.barrier()
+    return info
