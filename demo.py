@@ -31,12 +31,14 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
+
+import numpy as np
+import torch
+
 
 JOINTS_NUM = {"t2m": 22, "kit": 21}
 FEATURE_DIM = {"t2m": 263, "kit": 251}
@@ -298,6 +300,8 @@ def run(args) -> dict:
     vq, mean, std = load_vq_assets(args)
     loaded = [load_motion_file(p, vq, mean, std, args.dataname) for p in args.motion]
     from utils.device import seed_everything
+    from utils.threads import apply_threads
+    apply_threads(args.threads)
     seed_everything(args.seed)
     device = pick_device(args.device)
     model = load_model(args, device, vq)

@@ -22,13 +22,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from tqdm import tqdm
-
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
+
+import numpy as np
+import torch
+from tqdm import tqdm
 
 from models.mllm import MotionLLM  # noqa: E402
 from utils.device import resolve_device, seed_everything  # noqa: E402
@@ -204,6 +205,8 @@ def main(argv=None):
     from utils.word_vectorizer import WordVectorizer
 
     args = get_args(argv)
+    from utils.threads import apply_threads
+    apply_threads(args.threads)
     seed_everything(args.seed)
     device = resolve_device(args.device)
     if not Path(args.eval_ckpt).is_file():

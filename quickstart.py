@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
 
 
 def first_caption(path: Path) -> str:
@@ -115,9 +118,15 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", default=None, help="run only these stages (names as printed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads of every stage (default: see utils/threads.py)")
     args = ap.parse_args(argv)
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg")
+    if args.threads:
+        env.update(MORL_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+    print(f"CPU threads per stage: {env['OMP_NUM_THREADS']} (of {utils.threads.available_cpus()} CPUs this process may "
+          f"use), OpenMP wait policy {env['OMP_WAIT_POLICY']}"
+          + (" (set by the user)" if utils.threads.user_set_wait_policy() else ""), flush=True)
     report = []
     for st in stages(args):
         if args.only and st["name"] not in args.only:

@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
 
 
 def main(argv=None):

@@ -19,14 +19,15 @@ import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
-
-ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from dataset.dataset_VQ import VQMotionDataset  # noqa: E402
 from dataset.humanml3d import HumanML3DReader, load_mean_std  # noqa: E402

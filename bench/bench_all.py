@@ -33,10 +33,14 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
+
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
 for p in (ROOT, ROOT / "bench"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
@@ -198,7 +202,8 @@ def _eval_assets(exp: Path) -> dict | None:
 
 
 def bench_eval(exp: Path, device, items=32, K=8, T=2, max_new_tokens=160, data_glove=None) -> dict:
-    from eval_mllm import Generator, build_scorer
+    from eval_mllm import Generator
+    from rewards.callbacks import build_com_scorer
     from options.option_llm import get_args
 
     assets = _eval_assets(exp)
@@ -212,7 +217,7 @@ def bench_eval(exp: Path, device, items=32, K=8, T=2, max_new_tokens=160, data_g
         args.reward_dataset_opt_path = str(assets["evaluator"])
         args.reward_glove_path = str(data_glove) if data_glove else args.reward_glove_path
         args.glove_dir = args.reward_glove_path
-        scorer, scorer_name = build_scorer(args, "t2m", vq, device)
+        scorer, scorer_name = build_com_scorer(args, "t2m", vq, device, fallback_evaluator=args.evaluator_dir)
         source = f"quickstart checkpoint {assets['ckpt']}"
     else:
         m = build_model(fresh_tiny_backbone(), device)

@@ -17,12 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
+
+import numpy as np
+import torch
 
 from models.mllm import MLLMConfig, MotionLLM  # noqa: E402
 from rl.grpo import GRPOConfig, GRPOTrainer, combine_advantages, policy_loss  # noqa: E402

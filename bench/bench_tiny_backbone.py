@@ -19,19 +19,16 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
+
+import torch
 
 from prepare.make_tiny_backbone import add_model_args, count_parameters, make_backbone  # noqa: E402
+from bench.mfu import _sync  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def bench_forward_backward(model, batch: int = 4, seq_len: int = 64, iters: int = 3, seed: int = 0) -> dict:

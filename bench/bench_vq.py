@@ -15,20 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
+
+import numpy as np
+import torch
 
 from models.vqvae import HumanVQVAE, VQConfig  # noqa: E402
+from bench.mfu import _sync  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def run(width=128, nb_code=512, clips=128, batch_size=64, device="cpu", seed=0, repeats=2):

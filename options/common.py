@@ -23,7 +23,15 @@ def add_run_args(parser: argparse.ArgumentParser, exp_name: str, exp_help: str =
     if wandb:
         g.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (WANDB_MODE=offline works)")
     g.add_argument("--no-progress", action="store_true", help="disable progress bars")
+    add_threads_arg(g)
     return g
+
+
+def add_threads_arg(group):
+    group.add_argument("--threads", type=int, default=None,
+                       help="CPU intra-op threads (default: $MORL_THREADS, else the CPUs this process may use, divided "
+                            "among the processes of a multi-process launch; see utils/threads.py)")
+    return group
 
 
 def add_data_args(parser: argparse.ArgumentParser, group=None):

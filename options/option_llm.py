@@ -23,7 +23,7 @@ def _base_parser(description: str, sample_by_default: bool) -> argparse.Argument
     g.add_argument("--eval-iter", type=int, default=1000, help="accepted for compatibility; no effect")
     g.add_argument("--eval-ckpt", type=str, default="ckpt/motionllm.pth", help="MotionLLM checkpoint to evaluate")
     g.add_argument("--model-ckpt", type=str, default=None, help="alias of --eval-ckpt (the original demo's flag)")
-    g.add_argument("--save-dir", type=str, default="./demo", help="demo output folder")
+    g.add_argument("--save-dir", type=str, default="./demo", help="demo.py output folder (no effect in eval_mllm.py)")
     add_llm_args(p, from_checkpoint=True)
     add_reasoning_args(p, training=False)
     add_generation_args(p, sample_by_default=sample_by_default)

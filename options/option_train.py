@@ -32,6 +32,7 @@ def add_grpo_args(parser: argparse.ArgumentParser):
                        **kw)
     g.add_argument("--disable-rl-component-norm", dest="rl_component_norm", action="store_false",
                    help="normalise only the total reward within a group (default: each component)")
+    parser.set_defaults(rl_component_norm=GRPOConfig.component_norm)
     g.add_argument("--rollout-engine", type=str, default="hf", choices=["hf", "vllm"],
                    help="GRPO rollout generation: Hugging Face generate, or a colocated vLLM engine (pip install vllm; "
                         "single process; weights synced after every step)")

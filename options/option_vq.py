@@ -12,7 +12,8 @@ import argparse
 
 from options.common import add_compat_args, add_data_args, add_performance_args, add_run_args, fill_data_root
 
-# the original option_vq.py also carried LLM options and T2M-GPT visualisation/resume leftovers
+# the original option_vq.py also carried LLM options and T2M-GPT visualisation/resume leftovers (the defaults
+# are that file's, for --help; none of these flags is read)
 VQ_SCRIPT_COMPAT = {"--use-reasoning": ("flag", None, None), "--reasoning-weight": (float, 1.0, None),
                     "--motion-weight": (float, 1.0, None), "--max-motion-len": (int, 200, None),
                     "--max-text-len": (int, 256, None), "--lora-r": (int, 32, None), "--lora-alpha": (int, 32, None),

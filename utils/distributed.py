@@ -187,6 +187,8 @@ def setup_process(args):
     weights), device (accelerate's in a multi-process run, else ``--device``) and TF32. Returns
     (dist, device)."""
     from utils.device import configure_backends, resolve_device, seed_everything
+    from utils.threads import apply_threads
+    apply_threads(args.threads)
     dist = init_distributed()
     seed_everything(args.seed)
     device = dist.device if dist.enabled else resolve_device(args.device)
