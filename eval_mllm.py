@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from models.mllm import MotionLLM  # noqa: E402
 from utils.device import resolve_device, seed_everything  # noqa: E402
+from utils.threads import adapt as adapt_threads  # noqa: E402
 from utils.io import atomic_write_json, atomic_write_text  # noqa: E402
 from utils.tables import markdown_table  # noqa: E402
 from utils.metrics import (aggregate_replications, calculate_diversity, calculate_fid, calculate_multimodality,  # noqa: E402
@@ -51,6 +52,7 @@ class Generator:
         t0 = time.time()
         out = []
         for s in range(0, len(inputs), a.gen_batch_size):
+            adapt_threads()
             chunk = inputs[s:s + a.gen_batch_size]
             if a.use_com and n == 1:
                 from models.com import chain_of_motion

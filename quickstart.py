@@ -124,9 +124,10 @@ def main(argv=None):
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg")
     if args.threads:
         env.update(MORL_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
-    print(f"CPU threads per stage: {env['OMP_NUM_THREADS']} (of {utils.threads.available_cpus()} CPUs this process may "
-          f"use), OpenMP wait policy {env['OMP_WAIT_POLICY']}"
-          + (" (set by the user)" if utils.threads.user_set_wait_policy() else ""), flush=True)
+    pinned = env.get("MORL_THREADS") or utils.threads.pinned_threads()
+    print(f"CPU threads per stage: {pinned if pinned else f'adaptive, up to {utils.threads.default_threads()}'} "
+          f"(of {utils.threads.available_cpus()} CPUs this process may use); OpenMP wait policy: "
+          f"{env.get('OMP_WAIT_POLICY', 'runtime default')}", flush=True)
     report = []
     for st in stages(args):
         if args.only and st["name"] not in args.only:

@@ -40,6 +40,7 @@ from models.evaluator import MovementConvDecoder, TextMotionEvaluator  # noqa: E
 from models.evaluator_wrapper import EvaluatorWrapper, write_opt_file  # noqa: E402
 from options.option_evaluator import get_args  # noqa: E402
 from utils.distributed import get_dist, setup_process  # noqa: E402
+from utils.threads import adapt as adapt_threads  # noqa: E402
 from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint  # noqa: E402
 from utils.metrics import matching_metrics  # noqa: E402
 from utils.motion_process import apply_feat_bias  # noqa: E402
@@ -96,6 +97,7 @@ def train_movement(model: TextMotionEvaluator, args, mean, std, device, out_dir:
     bar = tqdm(range(args.movement_iters), desc="movement AE", disable=args.no_progress or not dist.is_main,
                dynamic_ncols=True)
     for it in bar:
+        adapt_threads()  # between steps: as many CPU threads as other processes leave free
         x = torch.from_numpy(ds.batch_at(seed, it, args.movement_batch_size)).to(device)[..., :-4]
         z, rec = ae(x)
         l_rec = F.l1_loss(rec, x)
@@ -203,6 +205,7 @@ def main(argv=None):
                                      num_workers=args.num_workers, shard=(dist.rank, dist.world_size), pin_memory=pin)
         sums = {"pos": 0.0, "neg": 0.0, "n": 0}
         for word_embs, pos_ohot, _, sent_len, motion, m_len, _ in loader:
+            adapt_threads()
             motion = motion.to(device, non_blocking=True).float()
             t = text_fwd(word_embs.to(device).float(), pos_ohot.to(device).float(), sent_len)
             with torch.no_grad():

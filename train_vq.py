@@ -34,6 +34,7 @@ from dataset.humanml3d import HumanML3DReader, load_mean_std  # noqa: E402
 from models.vqvae import HumanVQVAE, VQConfig, check_config, infer_config  # noqa: E402
 from options.option_vq import get_args  # noqa: E402
 from utils.distributed import setup_process  # noqa: E402
+from utils.threads import adapt as adapt_threads  # noqa: E402
 from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint  # noqa: E402
 from utils.motion_process import apply_feat_bias, recover_from_ric  # noqa: E402
 from utils.paramUtil import get_spec  # noqa: E402
@@ -193,6 +194,7 @@ def batches(ds: VQMotionDataset, args, it_start: int, rank: int = 0, pin_memory:
     with ThreadPoolExecutor(max_workers=1) as pool:
         nxt = pool.submit(make, it_start)
         for it in range(it_start, args.total_iter):
+            adapt_threads()  # between steps: as many CPU threads as other processes leave free
             batch = nxt.result()
             if it + 1 < args.total_iter:
                 nxt = pool.submit(make, it + 1)

@@ -35,7 +35,17 @@ def toy_reward(task, prompts, outputs):
 
 
 def per_sample_step(m: MotionLLM, prompts, cfg: GRPOConfig, optimizer) -> dict:
-    """The per-candidate loop: G separate generate calls per prompt, one forward per candidate."""
+    """The per-candidate loop: G separate generate calls per prompt, one forward per candidate. Decoding goes
+    through peft's unmerged LoRA layers, as the original code's did (this project's generate folds the adapter
+    into the weights; the new-token rows stay folded, which only favours the loop)."""
+    fold, m.merge_lora_for_inference = m.merge_lora_for_inference, False
+    try:
+        return _per_sample_step(m, prompts, cfg, optimizer)
+    finally:
+        m.merge_lora_for_inference = fold
+
+
+def _per_sample_step(m: MotionLLM, prompts, cfg: GRPOConfig, optimizer) -> dict:
     t0 = time.time()
     samples, n_tok = [], 0
     for p in prompts:

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """CPU threading under load: one SFT step, one GRPO step and one VQ-VAE step, timed on a quiet machine
 and beside a CPU hog (a busy-looping process this benchmark starts and stops itself), with torch's
-default OpenMP settings and with ``utils/threads.py`` (passive wait policy, threads from the CPU
-affinity), all in one run. Each configuration runs in a fresh worker process, because the OpenMP wait
-policy is read once, when torch loads.
+default settings and with ``utils/threads.py`` (threads from the CPU affinity, adapted between steps to
+the CPUs other processes leave free), all in one run. Each configuration runs in a fresh worker process
+(the OpenMP runtime reads its environment once, when torch loads). A third setting, torch's defaults with
+``OMP_WAIT_POLICY=PASSIVE`` (the other fix one might try), is measured for comparison.
 
     python bench/bench_threads.py [--steps 3] [--out experiments/bench/bench_threads.json]
 
@@ -30,10 +31,16 @@ WORKLOADS = ("sft", "grpo", "vq")
 def _worker(mode: str, backbone: str, steps: int, budget_s: float) -> dict:
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "bench"))
+    policy = os.environ.get("OMP_WAIT_POLICY", "runtime default")
     if mode == "fixed":
-        import utils.threads  # noqa: F401  - before torch: passive wait policy, threads from the affinity
+        import utils.threads  # before torch: threads from the affinity, adapted to the load between steps
     import numpy as np
     import torch
+
+    import utils.threads  # noqa: F811
+    if mode == "default":
+        utils.threads._ADAPTER.enabled = False  # torch's own settings, never adapted
+    adapt = utils.threads.adapt
 
     from bench_all import CAPTIONS, REASONING, build_model
     from bench_grpo import toy_reward
@@ -49,6 +56,7 @@ def _worker(mode: str, backbone: str, steps: int, budget_s: float) -> dict:
     opt = torch.optim.AdamW(m.trainable_parameters(), lr=1e-5)
 
     def sft():
+        adapt()
         m.model.train()
         out = m.sft_loss(m.collate(enc))
         out["loss"].backward()
@@ -65,13 +73,13 @@ def _worker(mode: str, backbone: str, steps: int, budget_s: float) -> dict:
     x = torch.randn(64, 64, 263)
 
     def vq_step():
+        adapt()
         rec, commit, _ = vq(x)
         (torch.nn.functional.smooth_l1_loss(rec, x) + 0.02 * commit).backward()
         vq_opt.step()
         vq_opt.zero_grad(set_to_none=True)
 
-    out = {"mode": mode, "torch_threads": torch.get_num_threads(),
-           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default)")}
+    out = {"mode": mode, "omp_wait_policy": policy}
     for name, fn in (("sft", sft), ("grpo", grpo), ("vq", vq_step)):
         fn()  # warm-up
         times, t_start = [], time.perf_counter()
@@ -79,16 +87,22 @@ def _worker(mode: str, backbone: str, steps: int, budget_s: float) -> dict:
             t0 = time.perf_counter()
             fn()
             times.append(time.perf_counter() - t0)
-        out[name] = {"ms": round(1000 * float(np.median(times)), 2), "steps": len(times)}
+        out[name] = {"ms": round(1000 * float(np.median(times)), 2), "steps": len(times),
+                     "threads_at_end": torch.get_num_threads()}
     return out
 
 
 # ---------------------------------------------------------------------------- parent
+MODES = {"default": ("default", {}), "passive": ("default", {"OMP_WAIT_POLICY": "PASSIVE"}), "fixed": ("fixed", {})}
+
+
 def _run_worker(mode: str, loaded: bool, backbone: str, steps: int, budget_s: float) -> dict:
+    worker, extra = MODES[mode]
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MORL_THREADS")}
+    env.update(extra)
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if loaded else None
     try:
-        res = subprocess.run([sys.executable, __file__, "--worker", mode, "--backbone", backbone, "--steps", str(steps),
+        res = subprocess.run([sys.executable, __file__, "--worker", worker, "--backbone", backbone, "--steps", str(steps),
                               "--budget-s", str(budget_s)], env=env, capture_output=True, text=True, check=False)
     finally:
         if hog is not None:
@@ -116,20 +130,25 @@ def main(argv=None):
         subprocess.run([sys.executable, str(ROOT / "prepare" / "make_tiny_backbone.py"), "--out", backbone,
                         "--tokenizer", "bpe", "--pretrain-steps", "0"], check=True, capture_output=True)
     rep = {"cpus": len(os.sched_getaffinity(0)), "runs": {}}
-    for mode in ("default", "fixed"):
+    for mode in MODES:
         for loaded in (False, True):
             key = f"{mode}/{'loaded' if loaded else 'quiet'}"
             rep["runs"][key] = r = _run_worker(mode, loaded, backbone, args.steps, args.budget_s)
-            print(f"{key:15s} threads {r['torch_threads']}, wait policy {r['omp_wait_policy']}: "
-                  + ", ".join(f"{w} {r[w]['ms']:.1f} ms" for w in WORKLOADS), flush=True)
+            print(f"{key:15s} wait policy {r['omp_wait_policy']}: "
+                  + ", ".join(f"{w} {r[w]['ms']:.1f} ms ({r[w]['threads_at_end']} threads)" for w in WORKLOADS),
+                  flush=True)
     rep["loaded_over_quiet"] = {mode: {w: round(rep["runs"][f"{mode}/loaded"][w]["ms"] / rep["runs"][f"{mode}/quiet"][w]["ms"], 2)
-                                       for w in WORKLOADS} for mode in ("default", "fixed")}
-    rep["fixed_over_default_quiet"] = {w: round(rep["runs"]["fixed/quiet"][w]["ms"] / rep["runs"]["default/quiet"][w]["ms"], 2)
-                                       for w in WORKLOADS}
+                                       for w in WORKLOADS} for mode in MODES}
+    rep["over_default_quiet"] = {mode: {w: round(rep["runs"][f"{mode}/{load}"][w]["ms"] / rep["runs"]["default/quiet"][w]["ms"], 2)
+                                        for w in WORKLOADS} for mode in ("passive", "fixed") for load in ("quiet",)}
+    rep["fixed_loaded_over_default_quiet"] = {w: round(rep["runs"]["fixed/loaded"][w]["ms"] / rep["runs"]["default/quiet"][w]["ms"], 2)
+                                              for w in WORKLOADS}
     print("\nloaded/quiet ratio (one background CPU hog; target <= 2.5):")
-    for mode in ("default", "fixed"):
+    for mode in MODES:
         print(f"  {mode:8s} " + ", ".join(f"{w} {rep['loaded_over_quiet'][mode][w]}x" for w in WORKLOADS))
-    print("fixed/default on the quiet machine: " + ", ".join(f"{w} {v}x" for w, v in rep["fixed_over_default_quiet"].items()))
+    for mode, r in rep["over_default_quiet"].items():
+        print(f"{mode} / default on the quiet machine: " + ", ".join(f"{w} {v}x" for w, v in r.items()))
+    print("fixed, loaded / default, quiet: " + ", ".join(f"{w} {v}x" for w, v in rep["fixed_loaded_over_default_quiet"].items()))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rep, indent=1))
     return rep

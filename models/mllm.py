@@ -89,6 +89,7 @@ class MotionLLM(torch.nn.Module):
         self.dtype = _dtype_for(self.device, dtype)
         self.engine = None  # another generation engine (models.vllm_engine.VLLMEngine); None = HF generate
         self.fsdp = False  # backbone sharded with FSDP2 (generation then runs with synced_gpus)
+        self.merge_lora_for_inference: bool | None = None  # None: by size, see _merge_lora
         self._train_module = _Unregistered()
         kw = {"trust_remote_code": cfg.trust_remote_code}
         try:
@@ -241,7 +242,7 @@ class MotionLLM(torch.nn.Module):
         unmerged forward does an ``index_copy`` of the full matrix: for a 151k-token vocabulary that copy
         costs more than a small model's decode step). :meth:`_unmerge_token_rows` restores the rows."""
         from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
-        name = self.active
+        name = self.model.active_adapter  # the task's adapter, or its reference inside using_adapter()
         done = []
         for mod in self.model.modules():
             if not isinstance(mod, TrainableTokensLayer) or mod.merged or name not in mod.token_indices:
@@ -258,6 +259,57 @@ class MotionLLM(torch.nn.Module):
             mod.merged_adapters.remove(name)
             if mod.tied_adapter is None:
                 self._write_token_rows(mod, name, mod.trainable_tokens_original[name])
+
+    @torch.no_grad()
+    def _merge_lora(self) -> list:
+        """Fold the active adapter's LoRA into the base weights of its layers for no-grad forwards (decoding,
+        reference log-probs): one matmul per layer instead of three plus dropout and scaling, which is most of
+        a small model's decode step. The merged weights are new tensors; the original tensors are kept and put
+        back by :meth:`_unmerge_lora`, so the base weights stay bit-identical. Costs a copy of the adapted
+        weights while merged: on by default for backbones whose adapted weights hold <= 3e8 elements
+        (``merge_lora_for_inference``: True/False forces it)."""
+        from peft.tuners.lora.layer import Linear as LoraLinear
+        layers = [m for m in self.model.modules() if isinstance(m, LoraLinear) and not m.merged]
+        enabled = self.merge_lora_for_inference
+        if enabled is None:
+            enabled = sum(m.get_base_layer().weight.numel() for m in layers) <= 3e8
+        if not enabled or self.fsdp:
+            return []
+        done = []
+        for mod in layers:
+            names = [a for a in mod.active_adapters if a in mod.lora_A]
+            if not names:
+                continue
+            w = mod.get_base_layer().weight
+            orig = w.data
+            delta = sum(mod.get_delta_weight(a) for a in names)
+            w.data = orig + delta.to(orig.dtype)
+            mod.merged_adapters.extend(names)
+            done.append((mod, w, orig, names))
+        return done
+
+    @torch.no_grad()
+    def _unmerge_lora(self, done: list):
+        for mod, w, orig, names in done:
+            w.data = orig
+            for a in names:
+                mod.merged_adapters.remove(a)
+
+    def inference_weights(self):
+        """Context manager for no-grad forwards with the active adapter folded into the weights (LoRA and the
+        new-token rows); everything is restored exactly on exit."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            tokens = [] if self.fsdp else self._merge_token_rows()  # sharded rows cannot be written in place
+            lora = self._merge_lora()
+            try:
+                yield
+            finally:
+                self._unmerge_lora(lora)
+                self._unmerge_token_rows(tokens)
+        return ctx()
 
     @staticmethod
     def _write_token_rows(mod, name: str, rows: torch.Tensor):
@@ -352,7 +404,6 @@ class MotionLLM(torch.nn.Module):
             was_training = self.model.training
             self.model.eval()
             fsdp = self.fsdp
-            merged_tokens = [] if fsdp else self._merge_token_rows()  # sharded rows cannot be written in place
             gen_kw = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
                           num_return_sequences=num_return_sequences, eos_token_id=self.tokenizer.eos_token_id,
                           pad_token_id=pad)
@@ -360,10 +411,8 @@ class MotionLLM(torch.nn.Module):
                 gen_kw.update(temperature=temperature, top_p=top_p, top_k=0)
             if fsdp:  # every rank runs forward steps until all are done (the layers all-gather)
                 gen_kw["synced_gpus"] = True
-            try:
+            with self.inference_weights():
                 out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device), **gen_kw)
-            finally:
-                self._unmerge_token_rows(merged_tokens)
             if was_training:
                 self.model.train()
         new = out[:, L:].cpu()

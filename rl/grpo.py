@@ -23,11 +23,14 @@ under the prompt it was sampled with.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
+
+from utils.threads import adapt as adapt_threads
 
 
 def _arg(default, flag: str | None, help: str):
@@ -133,17 +136,20 @@ def token_logprobs(mllm, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
                    micro_batch_size: int = 16) -> torch.Tensor:
     """log π(token) of the completion tokens, (N, C); only the completion logits are materialised."""
     C = input_ids.shape[1] - prompt_len
-    module = mllm.forward_module if torch.is_grad_enabled() else mllm.model  # DDP only where gradients flow
+    grad = torch.is_grad_enabled()
+    module = mllm.forward_module if grad else mllm.model  # DDP only where gradients flow
     outs = []
-    for s in range(0, input_ids.shape[0], micro_batch_size):
-        ids = input_ids[s:s + micro_batch_size].to(mllm.device)
-        att = attention_mask[s:s + micro_batch_size].to(mllm.device)
-        pos = (att.cumsum(1) - 1).clamp_min(0)  # consistent with generation under left padding
-        logits = module(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=False,
+    with contextlib.nullcontext() if grad else mllm.inference_weights():  # no grad: adapter folded in
+        for s in range(0, input_ids.shape[0], micro_batch_size):
+            ids = input_ids[s:s + micro_batch_size].to(mllm.device)
+            att = attention_mask[s:s + micro_batch_size].to(mllm.device)
+            pos = (att.cumsum(1) - 1).clamp_min(0)  # consistent with generation under left padding
+            logits = module(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=False,
                             logits_to_keep=C + 1).logits[:, :-1].float()
-        target = ids[:, prompt_len:]
-        lp = torch.log_softmax(logits, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
-        outs.append(lp)
+            target = ids[:, prompt_len:]
+            # log softmax at the sampled token only: its logit minus the log-partition (no (N, C, V) output)
+            lp = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)
+            outs.append(lp)
     return torch.cat(outs)
 
 
@@ -236,6 +242,7 @@ class GRPOTrainer:
 
     # ------------------------------------------------------------------ update
     def step(self, task: str, prompts: list) -> dict:
+        adapt_threads()  # between steps: as many CPU threads as other processes leave free
         m, cfg = self.m, self.cfg
         m.set_task(task)
         # dropout off for the whole step (as TRL does): the ratio to the sampling policy is exactly 1

@@ -20,6 +20,7 @@ from rl.runtime import (finish_distributed, load_optimizer_state, load_policy, o
                         resolve_nb_code, setup_run)
 from utils.io import atomic_write_json, load_checkpoint
 from utils.run_logger import make_logger
+from utils.threads import adapt as adapt_threads
 
 
 def sample_weight(rec: dict) -> float:
@@ -189,6 +190,7 @@ def run_sft(args) -> dict:
         ep_loss, ep_tok = 0.0, 0
         bl = dist.shard(batches(len(encoded), args.batch_size, lengths, rng))  # this rank's batches
         for bi, idx in enumerate(bl):
+            adapt_threads()  # between steps: as many CPU threads as other processes leave free
             sync = (bi + 1) % args.grad_accum == 0 or bi + 1 == len(bl)
             sw = None
             if args.use_sample_weight:

@@ -7,7 +7,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-import utils.threads  # noqa: E402,F401  (before torch: passive OpenMP wait policy, also for the tests' subprocesses)
+os.environ.setdefault("MORL_THREADS", "1")  # tiny models: one pinned thread per process (also the subprocesses)
+import utils.threads  # noqa: E402,F401  (before torch)
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # nothing in the suite may reach a model hub: fail fast instead of waiting on the network

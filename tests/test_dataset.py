@@ -487,3 +487,25 @@ def test_m2t_loader(t2m_root):
     assert b["motion"].shape == (4, 196, 263) and b["m_len"].dtype == torch.long
     assert all(len(r) == 3 for r in b["references"])
     assert [x for bb in batches for x in bb["name"]] == ds.reader.names  # stable order
+
+
+def test_poisoned_word_vector_pickle_never_runs(tmp_path):
+    """A pickle that would run code on load (os.system via __reduce__) is refused with the file name, and its
+    payload never runs (its marker file is never created)."""
+    import pickle
+
+    from utils.word_vectorizer import WordVectorizer
+    marker = tmp_path / "PWNED"
+
+    class Payload:
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {marker}",))
+    glove = tmp_path / "glove"
+    glove.mkdir()
+    np.save(glove / "our_vab_data.npy", np.zeros((1, 300), dtype=np.float32))
+    (glove / "our_vab_words.pkl").write_bytes(pickle.dumps(["a"]))
+    (glove / "our_vab_idx.pkl").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ValueError, match="our_vab_idx.pkl.*refusing"):
+        WordVectorizer(glove)
+    assert not marker.exists()

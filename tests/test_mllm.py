@@ -208,3 +208,37 @@ def test_motion_string_roundtrip():
     assert motion_string([1, 2]) == "<Motion><Motion_1><Motion_2></Motion>"
     p = parse_output("plan</think><answer><Motion><Motion_1><Motion_2></Motion></answer>", 4)
     assert p.well_formed and p.motion_codes == [1, 2] and p.reasoning == "plan"
+
+
+def test_folded_adapter_matches_unmerged_and_restores_weights(backbone):
+    """No-grad forwards (decoding, reference log-probs) fold the active adapter into the weights: the
+    log-probs equal peft's unmerged forward, the folding is really in effect, and every weight is bit-identical
+    afterwards (also for the reference copy switched in with using_adapter)."""
+    from peft.tuners.lora.layer import Linear as LoraLinear
+
+    from rl.grpo import token_logprobs
+    m = _model(backbone)
+    m.add_reference("t2m")
+    with torch.no_grad():
+        for n, p in m.model.named_parameters():
+            if "lora_B" in n or "trainable_tokens_delta" in n:  # adapters that differ from the base
+                p.add_(torch.randn_like(p) * 0.05)
+    m.model.eval()
+    before = {n: p.detach().clone() for n, p in m.model.named_parameters()}
+    batch = m.collate([m.encode("t2m", "a person walks.", [1, 2, 3, 4], "go."),
+                       m.encode("t2m", "a person jumps twice.", [5, 6], "up.")])
+    ids, att, P = batch["input_ids"], batch["attention_mask"], 4
+    for adapter in ("t2m", "ref_t2m"):
+        with m.using_adapter(adapter):
+            with torch.no_grad():
+                folded = token_logprobs(m, ids, att, P)
+            with torch.enable_grad():
+                unmerged = token_logprobs(m, ids, att, P).detach()
+        torch.testing.assert_close(folded, unmerged, atol=1e-5, rtol=0)
+    with m.inference_weights():
+        assert all(mod.merged for mod in m.model.modules() if isinstance(mod, LoraLinear))
+    assert not any(mod.merged for mod in m.model.modules() if isinstance(mod, LoraLinear))
+    assert all(torch.equal(before[n], p) for n, p in m.model.named_parameters())
+    m.merge_lora_for_inference = False
+    with m.inference_weights():
+        assert not any(mod.merged for mod in m.model.modules() if isinstance(mod, LoraLinear))

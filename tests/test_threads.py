@@ -1,5 +1,6 @@
-"""utils/threads.py: passive OpenMP waiting unless the user chose a policy, threads from the CPU
-affinity, MORL_THREADS / --threads overrides, and every entry point importing it before torch."""
+"""utils/threads.py: threads from the CPU affinity, adapted to what other processes leave free, pinned by
+MORL_THREADS / OMP_NUM_THREADS / --threads, the user's wait policy untouched, and every entry point
+importing it before torch."""
 import json
 import os
 import re
@@ -12,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = ("import os, sys, json; sys.path.insert(0, {root!r}); {pre}import utils.threads as t; import torch; "
          "print(json.dumps({{'policy': os.environ.get('OMP_WAIT_POLICY'), 'threads': torch.get_num_threads(), "
-         "'applied': t.wait_policy_applied(), 'user': t.user_set_wait_policy()}}))")
+         "'applied': t.wait_policy_applied(), 'adaptive': t._ADAPTER.enabled}}))")
 
 
 def _probe(env_extra=None, pre=""):
@@ -24,25 +25,59 @@ def _probe(env_extra=None, pre=""):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_passive_by_default_and_threads_from_the_affinity():
+def test_threads_from_the_affinity_and_adaptive_by_default():
     cpus = len(os.sched_getaffinity(0))
     r = _probe()
-    assert r == {"policy": "PASSIVE", "threads": cpus, "applied": True, "user": False}
+    assert r == {"policy": None, "threads": cpus, "applied": True, "adaptive": True}
     # pinned to one CPU (as taskset / a cgroup would): one thread, not os.cpu_count()
     r = _probe(pre="os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); ")
     assert r["threads"] == 1
 
 
 def test_user_choices_win():
-    r = _probe({"OMP_WAIT_POLICY": "ACTIVE"})
-    assert r["policy"] == "ACTIVE" and r["user"]
-    assert _probe({"MORL_THREADS": "1"})["threads"] == 1
-    assert _probe({"OMP_NUM_THREADS": "1"})["threads"] == 1
+    assert _probe({"OMP_WAIT_POLICY": "PASSIVE"})["policy"] == "PASSIVE"  # left as the user set it
+    r = _probe({"MORL_THREADS": "1"})
+    assert r["threads"] == 1 and not r["adaptive"]  # pinned: no adaptation
+    r = _probe({"OMP_NUM_THREADS": "1"})
+    assert r["threads"] == 1 and not r["adaptive"]
     # two processes of one launch share the CPUs
     cpus = len(os.sched_getaffinity(0))
     assert _probe({"LOCAL_WORLD_SIZE": "2"})["threads"] == max(1, cpus // 2)
-    # torch loaded first: the policy could not apply, and the module says so
+    # torch loaded first: the environment could not apply, and the module says so
     assert _probe(pre="import torch; ")["applied"] is False
+
+
+def test_adapt_runs_with_the_cpus_others_leave_free(monkeypatch):
+    """Fed CPU readings (machine busy time, own CPU time) instead of /proc/stat: another process using a core
+    takes one thread away; when it stops, the thread comes back; readings closer than the interval are
+    ignored."""
+    import torch
+
+    import utils.threads as t
+    ad = t._Adapter()
+    ad.enabled, ad.max_threads = True, 2
+    monkeypatch.setattr(t, "available_cpus", lambda: 2)
+    clock = {"now": 100.0, "busy": 0.0, "own": 0.0}
+    monkeypatch.setattr(t.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(ad, "_machine_busy_s", lambda: clock["busy"])
+    monkeypatch.setattr(ad, "_own_s", lambda: clock["own"])
+    prev = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert ad() is None  # first look: nothing to compare with yet
+
+        def tick(seconds, busy_cores, own_cores):
+            clock["now"] += seconds
+            clock["busy"] += busy_cores * seconds
+            clock["own"] += own_cores * seconds
+            return ad()
+        assert tick(2.0, busy_cores=2.0, own_cores=1.0) == 1 and torch.get_num_threads() == 1  # a hog: 1 core
+        assert tick(0.5, busy_cores=2.0, own_cores=2.0) is None  # within the interval: no look
+        assert tick(2.0, busy_cores=1.0, own_cores=1.0) == 2 and torch.get_num_threads() == 2  # hog gone
+        assert tick(2.0, busy_cores=2.3, own_cores=2.0) == 2  # a little background work keeps both threads
+        assert ad.switches == 2
+    finally:
+        torch.set_num_threads(prev)
 
 
 def test_threads_flag_sets_torch_and_rejects_nonsense():

@@ -1,26 +1,32 @@
 """CPU threading that survives a busy machine. Import this module before torch.
 
-PyTorch's OpenMP threads spin-wait at the end of every parallel region. On a machine where another
-CPU-bound process runs, a spinning thread holds a core the other thread of the same region needs, and a
-tiny model's step becomes ~50x slower. Importing this module (every entry point does, before torch):
+PyTorch's OpenMP threads spin-wait at the end of every parallel region, and every region needs all of
+its threads scheduled at once. With another CPU-bound process on a 2-core machine, a 2-thread step of a
+small model becomes several to tens of times slower; with one thread it is as fast as ever. Measured here
+(``bench/bench_threads.py``): the passive wait policy removes most of that cliff but makes every step
+1.3-2x slower on a quiet machine (each region then wakes a sleeping thread). So this module keeps the
+runtime's default policy and instead adapts the *number* of threads to the CPUs that are free:
 
-* sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user set a policy (threads sleep instead of spinning);
-* sets the intra-op thread count to the CPUs this process may run on (``os.sched_getaffinity``, which
-  respects taskset/cgroup pinning, unlike ``os.cpu_count``), unless ``OMP_NUM_THREADS`` is set;
-* ``MORL_THREADS=N`` (environment) or ``--threads N`` (every script's flag, applied with
-  :func:`apply_threads` after parsing) overrides the count.
-
-The policy only takes effect if it is in the environment before the OpenMP runtime loads (with torch):
-:func:`wait_policy_applied` tells whether it did.
+* the default count is the CPUs this process may use (``os.sched_getaffinity``, which respects
+  taskset/cgroup pinning), divided among the processes of a torchrun/accelerate launch;
+* :func:`adapt`, called by the training and generation loops between steps, measures at most once a
+  second how much CPU *other* processes used (``/proc/stat`` minus this process's own time) and runs with
+  the CPUs left over (at least 1, at most the default count);
+* ``--threads N`` (every script), ``MORL_THREADS=N`` or ``OMP_NUM_THREADS=N`` pins the count and turns the
+  adaptation off — use it for bit-reproducible runs: the LLM's steps and generation are bit-identical at
+  any thread count (tested), but convolution gradients (VQ-VAE, evaluator) differ in the last bits;
+* ``OMP_WAIT_POLICY`` set by the user is left as it is.
 """
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 ENV_THREADS = "MORL_THREADS"
-_INITIAL = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+_INITIAL = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", ENV_THREADS)}
 _TORCH_LOADED_FIRST = "torch" in sys.modules
+INTERVAL_S = 1.0
 
 
 def available_cpus() -> int:
@@ -31,29 +37,94 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def default_threads() -> int:
-    env = os.environ.get(ENV_THREADS)
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise SystemExit(f"{ENV_THREADS}={env!r}: expected a positive integer") from None
-        if n < 1:
-            raise SystemExit(f"{ENV_THREADS}={env!r}: expected a positive integer")
-        return n
+def _positive(value: str, name: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise SystemExit(f"{name}={value!r}: expected a positive integer")
+    return n
+
+
+def pinned_threads() -> int | None:
+    """The count the user pinned through the environment (``MORL_THREADS``, else ``OMP_NUM_THREADS``)."""
+    if _INITIAL[ENV_THREADS]:
+        return _positive(_INITIAL[ENV_THREADS], ENV_THREADS)
     if _INITIAL["OMP_NUM_THREADS"]:
-        try:
-            return max(1, int(_INITIAL["OMP_NUM_THREADS"]))
-        except ValueError:
-            pass
+        return _positive(_INITIAL["OMP_NUM_THREADS"], "OMP_NUM_THREADS")
+    return None
+
+
+def default_threads() -> int:
+    pinned = pinned_threads()
+    if pinned:
+        return pinned
     # several processes of one launch (torchrun / accelerate) share the machine's CPUs
     return max(1, available_cpus() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
 
 
+class _Adapter:
+    """Thread count from the CPU time other processes used since the last look."""
+
+    def __init__(self):
+        self.enabled = pinned_threads() is None and os.path.exists("/proc/stat")
+        self.max_threads = default_threads()
+        self.last = None  # (wall, busy jiffies of the machine, own CPU seconds)
+        self.switches = 0
+
+    @staticmethod
+    def _machine_busy_s() -> float:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+        return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own_s() -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def desired(self, other_cores: float) -> int:
+        return max(1, min(self.max_threads, available_cpus() - int(other_cores + 0.6)))
+
+    def __call__(self) -> int | None:
+        if not self.enabled:
+            return None
+        now = time.monotonic()
+        if self.last is not None and now - self.last[0] < INTERVAL_S:
+            return None
+        try:
+            cur = (now, self._machine_busy_s(), self._own_s())
+        except (OSError, ValueError):
+            self.enabled = False
+            return None
+        prev, self.last = self.last, cur
+        if prev is None:
+            return None
+        other = max(0.0, (cur[1] - prev[1]) - (cur[2] - prev[2])) / max(cur[0] - prev[0], 1e-3)
+        import torch
+        n = self.desired(other)
+        if n != torch.get_num_threads():
+            torch.set_num_threads(n)
+            self.switches += 1
+        return n
+
+
+_ADAPTER = _Adapter()
+
+
+def adapt() -> int | None:
+    """Between steps: run with the CPUs other processes leave free (cheap; looks at most once a second).
+    Returns the new count when it looked, else None. A no-op when the count is pinned."""
+    return _ADAPTER()
+
+
 def configure_environment() -> None:
-    """Put the wait policy and thread count into the environment (inherited by subprocesses too)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if os.environ.get(ENV_THREADS) or not os.environ.get("OMP_NUM_THREADS"):
+    """The default thread count for torch's OpenMP runtime (inherited by subprocesses too)."""
+    if _INITIAL[ENV_THREADS]:
+        os.environ["OMP_NUM_THREADS"] = str(pinned_threads())
+    elif not _INITIAL["OMP_NUM_THREADS"]:
         os.environ["OMP_NUM_THREADS"] = str(default_threads())
 
 
@@ -62,18 +133,18 @@ def user_set_wait_policy() -> bool:
 
 
 def wait_policy_applied() -> bool:
-    """Whether the OpenMP runtime loaded with this module's settings (torch imported after it)."""
+    """Whether the OpenMP runtime loaded after this module (so its environment applied)."""
     return not _TORCH_LOADED_FIRST
 
 
 def apply_threads(threads: int | None = None) -> int:
-    """``--threads N``: set torch's intra-op threads to N. Without it nothing changes (the count came from
-    the environment this module set before torch loaded, or from whoever configured torch since, e.g. the
-    test suite). Returns the count in effect."""
+    """``--threads N``: pin torch's intra-op threads to N (and stop adapting). Without it nothing changes.
+    Returns the count in effect."""
     import torch
     if threads is not None:
         if int(threads) < 1:
             raise SystemExit(f"--threads {threads}: expected a positive integer")
+        _ADAPTER.enabled = False
         torch.set_num_threads(int(threads))
     return torch.get_num_threads()
 
@@ -81,9 +152,10 @@ def apply_threads(threads: int | None = None) -> int:
 def describe() -> dict:
     """What this process runs with (printed by the quickstart, recorded in run configs)."""
     import torch
-    return {"torch_threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-            "policy_from_user": user_set_wait_policy(), "available_cpus": available_cpus(),
-            "wait_policy_applied": wait_policy_applied()}
+    return {"torch_threads": torch.get_num_threads(), "adaptive": _ADAPTER.enabled,
+            "max_threads": _ADAPTER.max_threads, "switches": _ADAPTER.switches,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "runtime default"),
+            "available_cpus": available_cpus()}
 
 
 configure_environment()

@@ -206,9 +206,18 @@ class WordVectorizer:
         return word_embs, pos_ohot
 
 
+class _PlainUnpickler(pickle.Unpickler):
+    """Unpickles plain containers only: lists, tuples, dicts, str, int, float, bool, None. Any class or
+    function reference (how a poisoned pickle runs code) is refused before it is looked up."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: word-vector files hold only lists/dicts "
+                                     "of words and indices")
+
+
 def _load_pickle(path: str):
     try:
         with open(path, "rb") as f:
-            return pickle.load(f)
+            return _PlainUnpickler(f).load()
     except Exception as exc:  # noqa: BLE001 - re-raised with the file name
         raise ValueError(f"cannot read word-vector pickle {path}: {exc}") from exc
