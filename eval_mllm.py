@@ -34,7 +34,7 @@ from tqdm import tqdm
 from models.mllm import MotionLLM  # noqa: E402
 from utils.device import resolve_device, seed_everything  # noqa: E402
 from utils.threads import adapt as adapt_threads  # noqa: E402
-from utils.io import atomic_write_json, atomic_write_text  # noqa: E402
+from utils.io import atomic_write_json, atomic_write_text, check_writable, run_dir  # noqa: E402
 from utils.tables import markdown_table  # noqa: E402
 from utils.metrics import (aggregate_replications, calculate_diversity, calculate_fid, calculate_multimodality,  # noqa: E402
                            diversity_times, format_mean_ci, matching_metrics)
@@ -215,6 +215,12 @@ def main(argv=None):
         raise SystemExit(f"--eval-ckpt {args.eval_ckpt} not found")
     if not args.vq_ckpt:
         raise SystemExit("--vq-ckpt is required (the VQ-VAE the model's motion tokens come from)")
+    if args.max_new_tokens < 1:
+        raise SystemExit(f"--max-new-tokens {args.max_new_tokens}: must be at least 1")
+    # where the reports go, checked before the expensive part (a name that leaves --out-dir or a folder that
+    # cannot be written stops the run now, not after the generation)
+    out_dir = run_dir(args.out_dir, args.exp_name) if args.exp_name else Path(args.eval_ckpt).resolve().parent
+    check_writable(out_dir, "--out-dir/--exp-name" if args.exp_name else "the checkpoint's folder")
     mllm = MotionLLM.from_checkpoint(args.eval_ckpt, device=device, llm_backbone=args.llm_backbone,
                                      dtype=args.dtype)
     if args.gen_engine == "vllm":
@@ -240,7 +246,6 @@ def main(argv=None):
         "evaluator": str(args.evaluator_dir), "failures": gen.failures, "samples": gen.samples,
         "seconds_per_sample": gen.seconds / max(gen.samples, 1), "wall_seconds": round(time.time() - t0, 1),
         "replications": args.replications if args.eval_task == "t2m" else 1}
-    out_dir = Path(args.out_dir) / args.exp_name if args.exp_name else Path(args.eval_ckpt).resolve().parent
     suffix = "_com" if args.use_com else ""
     atomic_write_json(out_dir / f"eval_{args.eval_task}{suffix}.json", {"meta": meta, "results": res})
     md = markdown(args.eval_task, res, meta)

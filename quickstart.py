@@ -2,7 +2,8 @@
 """Run the embedded default end to end (offline, CPU friendly).
 
 Each stage is the same command line a GPU user would run by hand; a stage whose output already
-exists is skipped (``--force`` reruns everything). Wall time per stage is printed and written to
+exists is skipped (``--force`` reruns everything). A stage that runs again (forced, or after an interrupted
+run) replaces its run folder: the training stages get ``--overwrite``. Wall time per stage is printed and written to
 ``experiments/quickstart/stages.json``.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ def stages(args):
                  "--evaluator-dir", str(evaluator / "t2m" / "text_mot_match"), "--glove-dir", str(data / "glove"),
                  "--max-new-tokens", "160"]
     eval_common = ["--eval-ckpt", str(rl_ckpt), *eval_base]
-    sft_common = ["--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning",
+    sft_common = ["--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning", "--overwrite",
                   "--batch-size", "16", "--max-motion-len", "200", *lora]
     sft_ckpt = exp / "morl_sft_t2m" / "motionllm_t2m_best.pth"
     return [
@@ -55,11 +56,11 @@ def stages(args):
          "cmd": [py, "train_vq.py", "--data-root", str(data), "--out-dir", str(exp), "--exp-name", "vq_synthetic",
                  "--width", "128", "--code-dim", "128", "--output-emb-width", "128", "--nb-code", "512",
                  "--batch-size", "64", "--total-iter", str(args.vq_iters), "--warm-up-iter", "200",
-                 "--lr-scheduler", str(int(args.vq_iters * 0.8)), "--eval-iter", "1000"]},
+                 "--lr-scheduler", str(int(args.vq_iters * 0.8)), "--eval-iter", "1000", "--overwrite"]},
         {"name": "evaluator", "output": evaluator / "t2m" / "text_mot_match" / "model" / "finest.tar",
          "cmd": [py, "train_evaluator.py", "--data-root", str(data), "--glove-dir", str(data / "glove"),
                  "--checkpoints-dir", str(evaluator), "--small", "--movement-iters", "1000", "--movement-lr", "1e-3",
-                 "--max-epoch", str(args.evaluator_epochs), "--lr", "1e-3"]},
+                 "--max-epoch", str(args.evaluator_epochs), "--lr", "1e-3", "--overwrite"]},
         {"name": "CoT data", "output": cot / "m2t_val.jsonl",
          "cmd": [py, "prepare/build_cot.py", "--vq-ckpt", str(vq), "--data-root", str(data), "--out-dir", str(cot),
                  "--split", "train", "val", "--captions-per-item", "2", "--reasoner", "template"]},
@@ -82,7 +83,7 @@ def stages(args):
                  "--rl-max-prompts", str(args.rl_prompts), "--rl-batch-size", "4", "--rl-group-size", "8",
                  "--rl-max-new-tokens", "160", "--learning-rate", str(args.rl_lr),
                  "--reward-dataset-opt-path", str(evaluator / "t2m" / "text_mot_match"),
-                 "--reward-glove-path", str(data / "glove"), "--nli-model-name", "none"]},
+                 "--reward-glove-path", str(data / "glove"), "--nli-model-name", "none", "--overwrite"]},
         {"name": "eval t2m SFT", "output": exp / "morl_sft_t2m" / "eval_t2m.json",
          "cmd": [py, "eval_mllm.py", "--eval-task", "t2m", "--eval-ckpt", str(sft_ckpt), *eval_base,
                  "--replications", str(args.eval_replications), "--mm-num-samples", "0", "--greedy"]},

@@ -41,7 +41,7 @@ from models.evaluator_wrapper import EvaluatorWrapper, write_opt_file  # noqa: E
 from options.option_evaluator import get_args  # noqa: E402
 from utils.distributed import get_dist, setup_process  # noqa: E402
 from utils.threads import adapt as adapt_threads  # noqa: E402
-from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint  # noqa: E402
+from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint, prepare_run_dir  # noqa: E402
 from utils.metrics import matching_metrics  # noqa: E402
 from utils.motion_process import apply_feat_bias  # noqa: E402
 from utils.paramUtil import get_spec  # noqa: E402
@@ -140,10 +140,13 @@ def validate(model, loader, args, device, rng) -> dict:
 
 def main(argv=None):
     args = get_args(argv)
-    dist, device = setup_process(args)
-    spec = get_spec(args.dataname)
     run_dir = Path(args.checkpoints_dir) / args.dataname / "text_mot_match"
     model_dir = run_dir / "model"
+    if args.resume and not (model_dir / "latest.tar").is_file() and not (run_dir / "movement_autoencoder.tar").is_file():
+        raise SystemExit(f"--resume: nothing to resume in {run_dir} (drop --resume to start a new run)")
+    dist, device = setup_process(args)
+    spec = get_spec(args.dataname)
+    prepare_run_dir(run_dir, resume=args.resume, overwrite=args.overwrite, is_main=dist.is_main)
     if dist.is_main:
         model_dir.mkdir(parents=True, exist_ok=True)
     dist.barrier()

@@ -35,7 +35,7 @@ from models.vqvae import HumanVQVAE, VQConfig, check_config, infer_config  # noq
 from options.option_vq import get_args  # noqa: E402
 from utils.distributed import setup_process  # noqa: E402
 from utils.threads import adapt as adapt_threads  # noqa: E402
-from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint  # noqa: E402
+from utils.io import atomic_save_npy, atomic_torch_save, atomic_write_json, load_checkpoint, prepare_run_dir, run_dir  # noqa: E402
 from utils.motion_process import apply_feat_bias, recover_from_ric  # noqa: E402
 from utils.paramUtil import get_spec  # noqa: E402
 from utils.run_logger import make_logger  # noqa: E402
@@ -203,11 +203,13 @@ def batches(ds: VQMotionDataset, args, it_start: int, rank: int = 0, pin_memory:
 
 def main(argv=None):
     args = get_args(argv)
+    exp_dir = run_dir(args.out_dir, args.exp_name)
+    if args.resume_pth and not Path(args.resume_pth).is_file():
+        raise SystemExit(f"--resume-pth {args.resume_pth}: no such checkpoint")
     dist, device = setup_process(args)
     spec = get_spec(args.dataname)
-    exp_dir = Path(args.out_dir) / args.exp_name
-    if dist.is_main:
-        exp_dir.mkdir(parents=True, exist_ok=True)
+    prepare_run_dir(exp_dir, resume=bool(args.resume_pth), overwrite=args.overwrite, is_main=dist.is_main)
+    dist.barrier()
 
     # normalisation statistics
     if args.meta_dir:

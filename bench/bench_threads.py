@@ -98,7 +98,8 @@ MODES = {"default": ("default", {}), "passive": ("default", {"OMP_WAIT_POLICY": 
 
 def _run_worker(mode: str, loaded: bool, backbone: str, steps: int, budget_s: float) -> dict:
     worker, extra = MODES[mode]
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MORL_THREADS")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MORL_THREADS", "MORL_OMP_NUM_THREADS_AUTO")}
     env.update(extra)
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if loaded else None
     try:

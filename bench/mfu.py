@@ -14,10 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
-import torch
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP thread count)
+
+import torch  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:

@@ -14,7 +14,7 @@ def default_data_root(dataname: str) -> str:
 
 
 def add_run_args(parser: argparse.ArgumentParser, exp_name: str, exp_help: str = "run folder under --out-dir",
-                 wandb: bool = True) -> argparse._ArgumentGroup:
+                 wandb: bool = True, overwrite: bool = True) -> argparse._ArgumentGroup:
     g = parser.add_argument_group("run")
     g.add_argument("--device", type=str, default="auto", help="'auto' (cuda if available), 'cpu', 'cuda:0', ...")
     g.add_argument("--seed", type=int, default=123, help="seeds torch, numpy and the data order")
@@ -23,6 +23,10 @@ def add_run_args(parser: argparse.ArgumentParser, exp_name: str, exp_help: str =
     if wandb:
         g.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (WANDB_MODE=offline works)")
     g.add_argument("--no-progress", action="store_true", help="disable progress bars")
+    if overwrite:
+        g.add_argument("--overwrite", action="store_true",
+                       help="replace the run folder if it already holds a run (its files are deleted first); without "
+                            "it (or the script's resume flag) an existing run is never touched")
     add_threads_arg(g)
     return g
 

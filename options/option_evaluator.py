@@ -14,7 +14,9 @@ SMALL = {"dim_movement_enc_hidden": 128, "dim_movement_latent": 128, "dim_text_h
 
 def get_args(argv=None):
     p = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    g = add_run_args(p, exp_name="text_mot_match", exp_help="evaluator name: <checkpoints-dir>/<dataname>/<exp-name>")
+    g = add_run_args(p, exp_name="text_mot_match",
+                     exp_help="run name for logging; the folder is always <checkpoints-dir>/<dataname>/text_mot_match "
+                              "(the official layout)")
     add_data_args(p, g)
     g.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
     add_performance_args(p)

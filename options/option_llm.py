@@ -18,7 +18,7 @@ from options.rewards import add_reward_args
 def _base_parser(description: str, sample_by_default: bool) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = add_run_args(p, exp_name=None, exp_help="results folder under --out-dir (default: the checkpoint's folder)",
-                     wandb=False)
+                     wandb=False, overwrite=False)
     g.add_argument("--print-iter", type=int, default=200, help="accepted for compatibility; no effect")
     g.add_argument("--eval-iter", type=int, default=1000, help="accepted for compatibility; no effect")
     g.add_argument("--eval-ckpt", type=str, default="ckpt/motionllm.pth", help="MotionLLM checkpoint to evaluate")

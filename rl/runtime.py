@@ -6,16 +6,19 @@ from pathlib import Path
 
 from models.mllm import MLLMConfig, MotionLLM
 from utils.distributed import setup_process
-from utils.io import atomic_write_json
+from utils.io import atomic_write_json, prepare_run_dir, run_dir
 
 
 def setup_run(args):
     """Processes, seed, device and the run folder. Every rank uses the same seed (identical initial
     weights); a multi-process run takes its device from accelerate. Returns (device, exp_dir, dist)."""
+    exp_dir = run_dir(args.out_dir, args.exp_name)
+    latest = exp_dir / (f"motionllm_{args.training_task}_latest.pth" if args.train_stage == "sft"
+                        else "motionllm_rlvr_latest.pth")
+    if args.resume and not latest.is_file():
+        raise SystemExit(f"--resume: nothing to resume, {latest} does not exist (drop --resume to start a new run)")
     dist, device = setup_process(args)
-    exp_dir = Path(args.out_dir) / args.exp_name
-    if dist.is_main:
-        exp_dir.mkdir(parents=True, exist_ok=True)
+    prepare_run_dir(exp_dir, resume=args.resume, overwrite=args.overwrite, is_main=dist.is_main)
     dist.barrier()
     if dist.enabled:
         print(f"rank {dist.rank}/{dist.world_size} on {device} ({dist.backend})")

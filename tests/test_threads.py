@@ -17,7 +17,8 @@ PROBE = ("import os, sys, json; sys.path.insert(0, {root!r}); {pre}import utils.
 
 
 def _probe(env_extra=None, pre=""):
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MORL_THREADS")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MORL_THREADS", "MORL_OMP_NUM_THREADS_AUTO")}
     env.update(env_extra or {})
     out = subprocess.run([sys.executable, "-c", PROBE.format(root=str(ROOT), pre=pre)], env=env, capture_output=True,
                          text=True, timeout=120)
@@ -40,6 +41,9 @@ def test_user_choices_win():
     assert r["threads"] == 1 and not r["adaptive"]  # pinned: no adaptation
     r = _probe({"OMP_NUM_THREADS": "1"})
     assert r["threads"] == 1 and not r["adaptive"]
+    # a child of a process that imported the module (the quickstart's stages) still adapts
+    r = _probe({"OMP_NUM_THREADS": "2", "MORL_OMP_NUM_THREADS_AUTO": "2"})
+    assert r["adaptive"] and r["threads"] == len(os.sched_getaffinity(0))
     # two processes of one launch share the CPUs
     cpus = len(os.sched_getaffinity(0))
     assert _probe({"LOCAL_WORLD_SIZE": "2"})["threads"] == max(1, cpus // 2)
@@ -99,7 +103,7 @@ def test_threads_flag_sets_torch_and_rejects_nonsense():
 @pytest.mark.parametrize("script", ["train_vq.py", "train_evaluator.py", "train_mllm.py", "eval_mllm.py", "demo.py",
                                     "quickstart.py", "prepare/make_tiny_backbone.py", "prepare/tokenize_dataset.py",
                                     "prepare/build_cot.py", "bench/bench_all.py", "bench/bench_grpo.py",
-                                    "bench/bench_vq.py", "bench/bench_tiny_backbone.py", "bench/trl_grpo.py",
+                                    "bench/bench_vq.py", "bench/bench_tiny_backbone.py", "bench/trl_grpo.py", "bench/mfu.py",
                                     "tests/conftest.py"])
 def test_entry_points_import_it_before_torch(script):
     src = (ROOT / script).read_text()

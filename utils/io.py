@@ -91,3 +91,50 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with the file name
         raise ValueError(f"cannot load checkpoint {path} (weights-only): {exc}") from exc
+
+
+def run_dir(out_dir, exp_name: str, flag: str = "--exp-name") -> Path:
+    """``<out_dir>/<exp_name>``, refusing names that would leave ``out_dir`` (absolute paths, ``..``), before
+    anything is created."""
+    name = str(exp_name)
+    if not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise SystemExit(f"{flag} {name!r}: give a folder name inside --out-dir (no absolute path, no '..')")
+    root = Path(out_dir).resolve()
+    path = (root / name).resolve()
+    if path != root and root not in path.parents:
+        raise SystemExit(f"{flag} {name!r}: resolves to {path}, outside --out-dir {root}")
+    return Path(out_dir) / name
+
+
+def check_writable(folder, what: str) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there (then remove it); a clear error
+    naming ``what`` otherwise. For checks before a long computation."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write_test_{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise SystemExit(f"{what}: cannot write to {folder} ({exc.strerror or exc})") from None
+    return folder
+
+
+def prepare_run_dir(path, resume: bool, overwrite: bool, is_main: bool = True) -> Path:
+    """The run folder of a training script: a folder that already holds files is refused unless the run
+    continues it (``resume``) or replaces it (``overwrite``: its contents are deleted first), so a second run
+    with the same name never silently replaces checkpoints or appends to the old metrics. Only ``is_main``
+    deletes and creates; every process takes the same decision."""
+    import shutil
+    path = Path(path)
+    existing = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    if existing and not (resume or overwrite):
+        shown = ", ".join(existing[:4]) + (", ..." if len(existing) > 4 else "")
+        raise SystemExit(f"{path} already holds a run ({shown}); pass --resume to continue it, --overwrite to "
+                         "replace it, or choose another --exp-name")
+    if is_main:
+        if existing and overwrite and not resume:
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+

@@ -24,7 +24,8 @@ import sys
 import time
 
 ENV_THREADS = "MORL_THREADS"
-_INITIAL = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", ENV_THREADS)}
+ENV_MARK = "MORL_OMP_NUM_THREADS_AUTO"  # OMP_NUM_THREADS was set by this module (a parent process), not the user
+_INITIAL = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", ENV_THREADS, ENV_MARK)}
 _TORCH_LOADED_FIRST = "torch" in sys.modules
 INTERVAL_S = 1.0
 
@@ -51,7 +52,7 @@ def pinned_threads() -> int | None:
     """The count the user pinned through the environment (``MORL_THREADS``, else ``OMP_NUM_THREADS``)."""
     if _INITIAL[ENV_THREADS]:
         return _positive(_INITIAL[ENV_THREADS], ENV_THREADS)
-    if _INITIAL["OMP_NUM_THREADS"]:
+    if _INITIAL["OMP_NUM_THREADS"] and _INITIAL["OMP_NUM_THREADS"] != _INITIAL[ENV_MARK]:
         return _positive(_INITIAL["OMP_NUM_THREADS"], "OMP_NUM_THREADS")
     return None
 
@@ -124,8 +125,8 @@ def configure_environment() -> None:
     """The default thread count for torch's OpenMP runtime (inherited by subprocesses too)."""
     if _INITIAL[ENV_THREADS]:
         os.environ["OMP_NUM_THREADS"] = str(pinned_threads())
-    elif not _INITIAL["OMP_NUM_THREADS"]:
-        os.environ["OMP_NUM_THREADS"] = str(default_threads())
+    elif pinned_threads() is None:  # ours to choose (also when a parent process of ours chose it)
+        os.environ["OMP_NUM_THREADS"] = os.environ[ENV_MARK] = str(default_threads())
 
 
 def user_set_wait_policy() -> bool:
