@@ -146,7 +146,7 @@ def main(argv=None):
         raise SystemExit(f"--resume: nothing to resume in {run_dir} (drop --resume to start a new run)")
     dist, device = setup_process(args)
     spec = get_spec(args.dataname)
-    prepare_run_dir(run_dir, resume=args.resume, overwrite=args.overwrite, is_main=dist.is_main)
+    prepare_run_dir(run_dir, resume=args.resume, overwrite=args.overwrite, dist=dist)
     if dist.is_main:
         model_dir.mkdir(parents=True, exist_ok=True)
     dist.barrier()

@@ -208,7 +208,7 @@ def main(argv=None):
         raise SystemExit(f"--resume-pth {args.resume_pth}: no such checkpoint")
     dist, device = setup_process(args)
     spec = get_spec(args.dataname)
-    prepare_run_dir(exp_dir, resume=bool(args.resume_pth), overwrite=args.overwrite, is_main=dist.is_main)
+    prepare_run_dir(exp_dir, resume=bool(args.resume_pth), overwrite=args.overwrite, dist=dist)
     dist.barrier()
 
     # normalisation statistics

@@ -18,7 +18,7 @@ def setup_run(args):
     if args.resume and not latest.is_file():
         raise SystemExit(f"--resume: nothing to resume, {latest} does not exist (drop --resume to start a new run)")
     dist, device = setup_process(args)
-    prepare_run_dir(exp_dir, resume=args.resume, overwrite=args.overwrite, is_main=dist.is_main)
+    prepare_run_dir(exp_dir, resume=args.resume, overwrite=args.overwrite, dist=dist)
     dist.barrier()
     if dist.enabled:
         print(f"rank {dist.rank}/{dist.world_size} on {device} ({dist.backend})")

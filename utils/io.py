@@ -120,11 +120,12 @@ def check_writable(folder, what: str) -> Path:
     return folder
 
 
-def prepare_run_dir(path, resume: bool, overwrite: bool, is_main: bool = True) -> Path:
+def prepare_run_dir(path, resume: bool, overwrite: bool, dist=None) -> Path:
     """The run folder of a training script: a folder that already holds files is refused unless the run
     continues it (``resume``) or replaces it (``overwrite``: its contents are deleted first), so a second run
-    with the same name never silently replaces checkpoints or appends to the old metrics. Only ``is_main``
-    deletes and creates; every process takes the same decision."""
+    with the same name never silently replaces checkpoints or appends to the old metrics. With several
+    processes (``dist``, :class:`utils.distributed.Dist`) every rank looks before rank 0 changes anything,
+    and all take the same decision."""
     import shutil
     path = Path(path)
     existing = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
@@ -132,9 +133,12 @@ def prepare_run_dir(path, resume: bool, overwrite: bool, is_main: bool = True) -
         shown = ", ".join(existing[:4]) + (", ..." if len(existing) > 4 else "")
         raise SystemExit(f"{path} already holds a run ({shown}); pass --resume to continue it, --overwrite to "
                          "replace it, or choose another --exp-name")
-    if is_main:
+    if dist is not None:
+        dist.barrier()
+    if dist is None or dist.is_main:
         if existing and overwrite and not resume:
             shutil.rmtree(path)
         path.mkdir(parents=True, exist_ok=True)
+    if dist is not None:
+        dist.barrier()
     return path
-
