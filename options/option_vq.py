@@ -12,23 +12,23 @@ import argparse
 
 from options.common import add_compat_args, add_data_args, add_performance_args, add_run_args, fill_data_root
 
-# the original option_vq.py also carried LLM options and T2M-GPT visualisation/resume leftovers (the defaults
-# are that file's, for --help; none of these flags is read)
+# T2M-GPT visualisation/resume leftovers that both original option files carried
+_T2MGPT_LEFTOVERS = {"--resume-gpt": (str, None, None), "--results-dir": (str, "visual_results/", None),
+                     "--visual-name": (str, "baseline", None), "--vis-gt": ("flag", None, None),
+                     "--nb-vis": (int, 20, None)}
+# the original option_vq.py also carried LLM options (the defaults are that file's, for --help; none of these
+# flags is read)
 VQ_SCRIPT_COMPAT = {"--use-reasoning": ("flag", None, None), "--reasoning-weight": (float, 1.0, None),
                     "--motion-weight": (float, 1.0, None), "--max-motion-len": (int, 200, None),
                     "--max-text-len": (int, 256, None), "--lora-r": (int, 32, None), "--lora-alpha": (int, 32, None),
-                    "--lora-dropout": (float, 0.1, None), "--resume-gpt": (str, None, None),
-                    "--results-dir": (str, "visual_results/", None), "--visual-name": (str, "baseline", None),
-                    "--vis-gt": ("flag", None, None), "--nb-vis": (int, 20, None)}
+                    "--lora-dropout": (float, 0.1, None), **_T2MGPT_LEFTOVERS}
 # VQ training options that the original option_llm.py carried over (unused there)
 VQ_TRAIN_COMPAT = {"--total-iter": (int, 200000, None), "--warm-up-iter": (int, 1000, None),
                    "--lr": (float, 2e-4, None), "--lr-scheduler": (int, [50000, 400000], "+"),
                    "--gamma": (float, 0.05, None), "--weight-decay": (float, 0.01, None),
                    "--commit": (float, 0.02, None), "--loss-vel": (float, 0.1, None),
                    "--recons-loss": (str, "l2", None), "--window-size": (int, 64, None),
-                   "--resume-pth": (str, None, None), "--resume-gpt": (str, None, None),
-                   "--results-dir": (str, "visual_results/", None), "--visual-name": (str, "baseline", None),
-                   "--vis-gt": ("flag", None, None), "--nb-vis": (int, 20, None)}
+                   "--resume-pth": (str, None, None), **_T2MGPT_LEFTOVERS}
 
 
 def add_vq_arch_args(parser: argparse.ArgumentParser, from_checkpoint: bool = False):

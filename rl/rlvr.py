@@ -47,13 +47,12 @@ def build_trainer(model, args, task: str, vq, device, dist):
 def run_rlvr(args) -> dict:
     from dataset.dataset_cot import load_cot_records
 
-    device, exp_dir, dist = setup_run(args)
+    device, exp_dir, dist, latest = setup_run(args)
     task = args.training_task
-    latest = exp_dir / "motionllm_rlvr_latest.pth"
     model = load_policy(args, device, ckpt=args.rl_reference_ckpt)
     model.set_task(task)
     model.add_reference(task)  # frozen copy of the SFT adapter = the reference policy
-    resume_state = load_checkpoint(latest) if args.resume and latest.is_file() else None
+    resume_state = load_checkpoint(latest) if args.resume else None
     if resume_state is not None:  # weights before wrapping/sharding
         model.load_adapter_state(model.cfg.adapter_name(task), resume_state["adapters"][model.cfg.adapter_name(task)])
     prepare_parallel(model, dist, args)

@@ -9,12 +9,19 @@ from utils.distributed import setup_process
 from utils.io import atomic_write_json, prepare_run_dir, run_dir
 
 
+def latest_checkpoint(exp_dir: Path, args) -> Path:
+    """The checkpoint ``--resume`` continues from: ``motionllm_<task>_latest.pth`` (SFT) or
+    ``motionllm_rlvr_latest.pth`` (RLVR)."""
+    name = f"motionllm_{args.training_task}_latest.pth" if args.train_stage == "sft" else "motionllm_rlvr_latest.pth"
+    return Path(exp_dir) / name
+
+
 def setup_run(args):
     """Processes, seed, device and the run folder. Every rank uses the same seed (identical initial
-    weights); a multi-process run takes its device from accelerate. Returns (device, exp_dir, dist)."""
+    weights); a multi-process run takes its device from accelerate. Returns (device, exp_dir, dist, latest):
+    ``latest`` is the stage's resume checkpoint, which exists whenever ``--resume`` is given."""
     exp_dir = run_dir(args.out_dir, args.exp_name)
-    latest = exp_dir / (f"motionllm_{args.training_task}_latest.pth" if args.train_stage == "sft"
-                        else "motionllm_rlvr_latest.pth")
+    latest = latest_checkpoint(exp_dir, args)
     if args.resume and not latest.is_file():
         raise SystemExit(f"--resume: nothing to resume, {latest} does not exist (drop --resume to start a new run)")
     dist, device = setup_process(args)
@@ -22,7 +29,7 @@ def setup_run(args):
     dist.barrier()
     if dist.enabled:
         print(f"rank {dist.rank}/{dist.world_size} on {device} ({dist.backend})")
-    return device, exp_dir, dist
+    return device, exp_dir, dist, latest
 
 
 def resolve_nb_code(args) -> int:

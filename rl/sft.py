@@ -142,13 +142,12 @@ class _Meter:
 
 
 def run_sft(args) -> dict:
-    device, exp_dir, dist = setup_run(args)
+    device, exp_dir, dist, latest = setup_run(args)
     task = args.training_task
-    latest, best_path = exp_dir / f"motionllm_{task}_latest.pth", exp_dir / f"motionllm_{task}_best.pth"
+    best_path = exp_dir / f"motionllm_{task}_best.pth"
     nb_code = resolve_nb_code(args)
-    resuming = args.resume and latest.is_file()
-    model = load_policy(args, device, ckpt=latest if resuming else args.init_ckpt, nb_code=nb_code)
-    resume_state = load_checkpoint(latest) if resuming else None
+    model = load_policy(args, device, ckpt=latest if args.resume else args.init_ckpt, nb_code=nb_code)
+    resume_state = load_checkpoint(latest) if args.resume else None
     model.set_task(task)
     model.model.train()
     prepare_parallel(model, dist, args)

@@ -129,10 +129,6 @@ def configure_environment() -> None:
         os.environ["OMP_NUM_THREADS"] = os.environ[ENV_MARK] = str(default_threads())
 
 
-def user_set_wait_policy() -> bool:
-    return _INITIAL["OMP_WAIT_POLICY"] is not None
-
-
 def wait_policy_applied() -> bool:
     """Whether the OpenMP runtime loaded after this module (so its environment applied)."""
     return not _TORCH_LOADED_FIRST
@@ -148,15 +144,6 @@ def apply_threads(threads: int | None = None) -> int:
         _ADAPTER.enabled = False
         torch.set_num_threads(int(threads))
     return torch.get_num_threads()
-
-
-def describe() -> dict:
-    """What this process runs with (printed by the quickstart, recorded in run configs)."""
-    import torch
-    return {"torch_threads": torch.get_num_threads(), "adaptive": _ADAPTER.enabled,
-            "max_threads": _ADAPTER.max_threads, "switches": _ADAPTER.switches,
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "runtime default"),
-            "available_cpus": available_cpus()}
 
 
 configure_environment()
