@@ -39,6 +39,8 @@ import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and t
 import numpy as np
 import torch
 
+from utils.io import check_writable  # noqa: E402
+
 
 JOINTS_NUM = {"t2m": 22, "kit": 21}
 FEATURE_DIM = {"t2m": 263, "kit": 251}
@@ -66,7 +68,21 @@ def read_prompts(args) -> list:
         path = Path(args.text_file)
         if not path.is_file():
             raise DemoError(f"--text-file: file not found: {path}")
-        for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DemoError(f"--text-file {path}: cannot read ({exc.strerror or exc})") from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise DemoError(f"--text-file {path}: line {line}: not valid UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                            "give a UTF-8 text file with one prompt per line") from None
+        if "\x00" in text:
+            line = text.count("\n", 0, text.index("\x00")) + 1
+            raise DemoError(f"--text-file {path}: line {line}: contains NUL bytes (a binary file?); "
+                            "give a UTF-8 text file with one prompt per line")
+        for line in text.splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 prompts.append(line)
@@ -123,6 +139,10 @@ def load_model(args, device, vq):
         raise DemoError(f"--vq-ckpt {args.vq_ckpt}: codebook size {vq.nb_code} != {model.cfg.nb_code} motion tokens "
                         f"of --model-ckpt {ckpt}")
     return model
+
+
+STATUS_HELP = {"truncated": "cut off at --max-new-tokens; raise it", "no_answer": "no <answer> in the output",
+               "malformed": "tags missing or misplaced", "empty": "the answer is empty"}
 
 
 def generate(model, task, inputs, args, vq_stats=None) -> tuple:
@@ -260,8 +280,12 @@ def run_t2m(args, model, vq, mean, std, prompts, save_dir) -> dict:
                 rec["files"] = write_motion(save_dir, stem, feats, joints, title=prompt, dataname=args.dataname,
                                             render=not args.no_render, mp4=args.mp4, bvh=not args.no_bvh,
                                             max_frames=args.render_max_frames)
-                rec.update(status="ok", frames=len(joints))
+                status = out.get("status", "ok")
+                rec.update(status=status, frames=len(joints))
                 print(f"    {len(codes)} codes -> {len(joints)} frames -> {save_dir / stem}.*")
+                if status != "ok":
+                    print(f"    warning: the answer is {status} ({STATUS_HELP.get(status, status)}); the motion holds "
+                          "the codes generated before that")
         results.append(rec)
     if missing:
         print(f"\n[demo] {missing}/{len(prompts)} prompt(s) produced no motion")
@@ -274,15 +298,20 @@ def run_m2t(args, model, vq, mean, std, motions, loaded) -> dict:
     outputs, com = generate(model, "m2t", codes, args, (vq, mean, std))
     results, empty = [], 0
     for i, (path, (feats, kind), c, out) in enumerate(zip(motions, loaded, codes, outputs)):
-        caption = (out.get("answer") or "").strip()
+        status = out.get("status", "ok")
+        caption = (out.get("answer") or "").strip() if status == "ok" else ""
         rec = {"index": i, "motion_file": str(path), "input_kind": kind, "frames": len(feats), "codes": c,
-               "reasoning": out.get("reasoning", ""), "caption": caption,
+               "reasoning": out.get("reasoning", ""), "caption": caption, "status": status,
                "well_formed": bool(out.get("well_formed", False)), "text": out.get("text", "")}
         if not caption:
             empty += 1
         print(f"\n[{i}] {path} ({kind}, {len(feats)} frames, {len(c)} codes)")
+        if len(feats) > 196:
+            print(f"    note: {len(feats)} frames is longer than the clips the model was trained on (at most 196 "
+                  "frames, 9.8 s at 20 fps); expect a less reliable caption")
         print(f"    reasoning: {one_line(rec['reasoning']) or '(empty)'}")
-        print(f"    caption:   {caption or '(no caption generated: ' + (one_line(rec['text']) or 'empty output') + ')'}")
+        why = STATUS_HELP.get(status, "empty output") if status != "ok" else "empty output"
+        print(f"    caption:   {caption or '(no caption: ' + why + '; raw output: ' + (one_line(rec['text']) or '-') + ')'}")
         results.append(rec)
     return {"mode": "m2t", "num_inputs": len(motions), "num_no_caption": empty, "com": com, "results": results}
 
@@ -297,6 +326,11 @@ def run(args) -> dict:
     if args.max_new_tokens < 1:
         raise DemoError("--max-new-tokens must be >= 1")
     check_model_ckpt(args)  # every asset check before the (slow) model load
+    save_dir = Path(args.save_dir)
+    try:
+        check_writable(save_dir, "--save-dir")
+    except SystemExit as exc:
+        raise DemoError(str(exc)) from None
     vq, mean, std = load_vq_assets(args)
     loaded = [load_motion_file(p, vq, mean, std, args.dataname) for p in args.motion]
     from utils.device import seed_everything
@@ -305,8 +339,6 @@ def run(args) -> dict:
     seed_everything(args.seed)
     device = pick_device(args.device)
     model = load_model(args, device, vq)
-    save_dir = Path(args.save_dir)
-    save_dir.mkdir(parents=True, exist_ok=True)
     if prompts:
         res = run_t2m(args, model, vq, mean, std, prompts, save_dir)
     else:

@@ -9,9 +9,11 @@ t2m: ``--replications`` passes over the test loader (batch 32, shuffled, drop_la
 and captions); for each batch one batched generation, VQ decode, evaluator embeddings of the GT and
 generated motions from the same batches (the T2M-GPT convention) → R-precision top-1/2/3, FID,
 MM-Dist, diversity; multimodality from ``--mm-num-samples`` captions × ``--mm-num-repeats`` sampled
-generations; a "Real motion" row (GT vs an independent GT pass); mean ± 1.96·std/√n. Generations
-without motion tokens are counted and reported (they are embedded as a 4-frame rest motion, the
-protocol needs one motion per item). m2t: captions generated for each test motion (its VQ codes)
+generations; a "Real motion" row (GT vs an independent GT pass); mean ± 1.96·std/√n. Failed
+generations (no answer, cut at the token limit, malformed tags, empty answer:
+``models.prompts.generation_status``) are counted and reported by kind; their motion codes are
+decoded as generated, and one without any is embedded as a 4-frame rest motion (the protocol needs
+one motion per item). m2t: captions generated for each test motion (its VQ codes)
 → BLEU@1/4, ROUGE-L, CIDEr, BERTScore (``utils.m2t_metrics``) and caption R-precision / MM-Dist
 through the evaluator, with the real-caption row. Results: ``<out-dir>/<exp>/eval_<task>.json`` and
 ``eval_<task>.md``; the mean inference time per sample and the device are reported.
@@ -46,6 +48,7 @@ class Generator:
     def __init__(self, mllm: MotionLLM, args, scorer=None):
         self.m, self.args, self.scorer = mllm, args, scorer
         self.seconds, self.samples, self.failures = 0.0, 0, 0
+        self.failure_kinds: dict = {}
 
     def __call__(self, task, inputs, sample: bool | None = None, n: int = 1) -> list:
         a = self.args
@@ -67,8 +70,11 @@ class Generator:
                                        max_new_tokens=a.max_new_tokens)
         self.seconds += time.time() - t0
         self.samples += len(inputs) * n
-        key = "motion_codes" if task == "t2m" else "answer"
-        self.failures += sum(1 for o in out if not o[key])
+        for o in out:
+            status = o.get("status", "ok")
+            if status != "ok":
+                self.failures += 1
+                self.failure_kinds[status] = self.failure_kinds.get(status, 0) + 1
         return out
 
 
@@ -94,6 +100,9 @@ def eval_t2m(args, mllm, wrapper, wv, vq, gen: Generator) -> dict:
     ds = build_eval_dataset(wrapper, args.data_root, wv, args.split, args.dataname, args.seed)
     if args.max_items:
         ds.items = ds.items[: args.max_items]
+    if len(ds) < args.batch_size:
+        raise SystemExit(f"{args.data_root} split {args.split!r} has {len(ds)} usable items, fewer than --batch-size "
+                         f"{args.batch_size} (t2m R-precision needs full batches); lower --batch-size")
     reps = []
     for r in tqdm(range(args.replications), desc="t2m replications", disable=args.no_progress):
         ds.reset_rng(args.seed * 1000 + 2 * r)
@@ -193,8 +202,16 @@ def markdown(task: str, res: dict, meta: dict) -> str:
                                      "BERTScore"], rows))
         lines += ["", f"NLG convention: {n.get('convention')}; BERTScore model {n.get('bertscore_model')}, "
                   f"rescaled: {n.get('bertscore_rescaled')}"]
-    lines += ["", f"failed generations: {meta['failures']} of {meta['samples']}; mean inference time "
+    kinds = meta.get("failure_kinds") or {}
+    why = f" ({', '.join(f'{k}: {v}' for k, v in sorted(kinds.items()))})" if kinds else ""
+    lines += ["", f"failed generations: {meta['failures']} of {meta['samples']}{why}; mean inference time "
               f"{meta['seconds_per_sample'] * 1000:.1f} ms per sample on {meta['device']}"]
+    if meta["failures"]:
+        lines.append("(failures are still scored as generated: t2m decodes the motion codes the answer holds, a "
+                     "4-frame rest motion when there are none; m2t scores the answer text, never the reasoning)")
+    ev = meta.get("evaluator")
+    if isinstance(ev, dict):
+        lines.append(f"evaluator (judge): `{ev['opt']}`, weights sha256 {ev['weights_sha256'][:16]}…")
     if meta.get("com_scorer"):
         lines.append(f"CoM scorer: {meta['com_scorer']}")
     return "\n".join(lines) + "\n"
@@ -217,21 +234,26 @@ def main(argv=None):
         raise SystemExit("--vq-ckpt is required (the VQ-VAE the model's motion tokens come from)")
     if args.max_new_tokens < 1:
         raise SystemExit(f"--max-new-tokens {args.max_new_tokens}: must be at least 1")
+    if args.eval_task == "t2m" and args.max_items and args.max_items < args.batch_size:
+        raise SystemExit(f"--max-items {args.max_items} is below --batch-size {args.batch_size}: t2m R-precision ranks "
+                         f"each text among a batch of {args.batch_size} motions (incomplete batches are dropped); "
+                         f"raise --max-items or lower --batch-size")
     # where the reports go, checked before the expensive part (a name that leaves --out-dir or a folder that
     # cannot be written stops the run now, not after the generation)
     out_dir = run_dir(args.out_dir, args.exp_name) if args.exp_name else Path(args.eval_ckpt).resolve().parent
     check_writable(out_dir, "--out-dir/--exp-name" if args.exp_name else "the checkpoint's folder")
+    # the judge and its word vectors before the (slow) model: a broken evaluator stops the run now
+    wrapper = EvaluatorWrapper(args.evaluator_dir, device)
+    wv = WordVectorizer(args.glove_dir)
+    vq = load_vq_with_stats(args.vq_ckpt, device)
     mllm = MotionLLM.from_checkpoint(args.eval_ckpt, device=device, llm_backbone=args.llm_backbone,
                                      dtype=args.dtype)
     if args.gen_engine == "vllm":
         from models.vllm_engine import VLLMEngine
         mllm.use_engine(VLLMEngine(mllm, args.eval_task, seed=args.seed,
                                    gpu_memory_utilization=args.vllm_gpu_memory_utilization))
-    vq = load_vq_with_stats(args.vq_ckpt, device)
     if vq[0].nb_code != mllm.cfg.nb_code:
         raise SystemExit(f"--vq-ckpt has {vq[0].nb_code} codes but the checkpoint uses {mllm.cfg.nb_code}")
-    wrapper = EvaluatorWrapper(args.evaluator_dir, device)
-    wv = WordVectorizer(args.glove_dir)
     scorer, scorer_name = None, None
     if args.use_com:
         from rewards.callbacks import build_com_scorer
@@ -243,7 +265,8 @@ def main(argv=None):
         f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "com": f"K={args.com_candidates}, T={args.com_refine_steps}" if args.use_com else "off",
         "com_scorer": f"{scorer_name} (never sees the reference)" if args.use_com else None,
-        "evaluator": str(args.evaluator_dir), "failures": gen.failures, "samples": gen.samples,
+        "evaluator": {"given": str(args.evaluator_dir), **wrapper.fingerprint}, "failures": gen.failures,
+        "failure_kinds": gen.failure_kinds, "samples": gen.samples,
         "seconds_per_sample": gen.seconds / max(gen.samples, 1), "wall_seconds": round(time.time() - t0, 1),
         "replications": args.replications if args.eval_task == "t2m" else 1}
     suffix = "_com" if args.use_com else ""

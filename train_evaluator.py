@@ -146,12 +146,17 @@ def main(argv=None):
         raise SystemExit(f"--resume: nothing to resume in {run_dir} (drop --resume to start a new run)")
     dist, device = setup_process(args)
     spec = get_spec(args.dataname)
+    # every input read before the run folder is touched and before the movement autoencoder trains
+    wv = WordVectorizer(args.glove_dir)
+    mean, std = load_mean_std(args.data_root, dim=spec.feature_dim)
+    for split in ("train", "val"):
+        if not (Path(args.data_root) / f"{split}.txt").is_file():
+            raise SystemExit(f"--data-root {args.data_root}: split file {split}.txt not found")
     prepare_run_dir(run_dir, resume=args.resume, overwrite=args.overwrite, dist=dist)
     if dist.is_main:
         model_dir.mkdir(parents=True, exist_ok=True)
     dist.barrier()
 
-    mean, std = load_mean_std(args.data_root, dim=spec.feature_dim)
     std = apply_feat_bias(std, args.feat_bias)
     if dist.is_main:
         atomic_save_npy(run_dir / "meta" / "mean.npy", mean.astype(np.float32))
@@ -174,11 +179,10 @@ def main(argv=None):
     for p in model.movement_encoder.parameters():
         p.requires_grad_(False)
 
-    wv = WordVectorizer(args.glove_dir)
-    train_ds = Text2MotionEvalDataset(HumanML3DReader(args.data_root, "train", args.dataname, progress=not args.no_progress),
-                                      wv, mean, std, dataname=args.dataname, seed=args.seed)
-    val_ds = Text2MotionEvalDataset(HumanML3DReader(args.data_root, "val", args.dataname, progress=not args.no_progress),
-                                    wv, mean, std, dataname=args.dataname, seed=args.seed + 1)
+    readers = {split: HumanML3DReader(args.data_root, split, args.dataname, progress=not args.no_progress)
+               for split in ("train", "val")}
+    train_ds = Text2MotionEvalDataset(readers["train"], wv, mean, std, dataname=args.dataname, seed=args.seed)
+    val_ds = Text2MotionEvalDataset(readers["val"], wv, mean, std, dataname=args.dataname, seed=args.seed + 1)
     bs_val = min(args.batch_size, len(val_ds))
     opt_text = torch.optim.Adam(model.text_encoder.parameters(), lr=args.lr)
     opt_motion = torch.optim.Adam(model.motion_encoder.parameters(), lr=args.lr)

@@ -250,7 +250,8 @@ def main(argv=None):
     if dist.is_main:
         atomic_write_json(exp_dir / "config.json", {"args": vars(args), "vq_config": cfg.to_dict(), "device": str(device),
                                                     "distributed": dist.describe()})
-    logger = make_logger(dist, exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
+    logger = make_logger(dist, exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name,
+                         resume_step=start_it if start_it else None)
     # multi-process: DDP averages the gradients, the quantizer all-reduces its codebook statistics
     # (models/quantizers.py), --batch-size is per process
     train_model = dist.wrap(model)

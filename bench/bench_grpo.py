@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""One GRPO step for B prompts × G samples: this trainer (one batched generate, batched log-probs)
+"""One GRPO step for B prompts × G samples: this trainer (one batched decode, batched log-probs)
 vs a per-sample loop (one generate and one forward per candidate, as the original code does),
 on the same tiny model and settings, measured in one run.
 
@@ -35,25 +35,24 @@ def toy_reward(task, prompts, outputs):
 
 
 def per_sample_step(m: MotionLLM, prompts, cfg: GRPOConfig, optimizer) -> dict:
-    """The per-candidate loop: G separate generate calls per prompt, one forward per candidate. Decoding goes
-    through peft's unmerged LoRA layers, as the original code's did (this project's generate folds the adapter
-    into the weights; the new-token rows stay folded, which only favours the loop)."""
-    fold, m.merge_lora_for_inference = m.merge_lora_for_inference, False
-    try:
-        return _per_sample_step(m, prompts, cfg, optimizer)
-    finally:
-        m.merge_lora_for_inference = fold
-
-
-def _per_sample_step(m: MotionLLM, prompts, cfg: GRPOConfig, optimizer) -> dict:
+    """The per-candidate loop of the original code: G separate Hugging Face ``generate`` calls per prompt
+    through peft's unmerged LoRA layers, one forward per candidate for each log-prob."""
+    from models.prompts import encode_prompt, parse_output
     t0 = time.time()
     samples, n_tok = [], 0
+    m.set_task("t2m")
+    m.model.eval()
     for p in prompts:
+        ids = torch.tensor([encode_prompt(m.tokenizer, "t2m", p)], device=m.device)
         for _ in range(cfg.group_size):
-            g = m.generate("t2m", captions=[p], do_sample=True, temperature=cfg.temperature,
-                           max_new_tokens=cfg.max_new_tokens, return_full=True)
-            seq, P = g["sequences"], g["prompt_len"]
-            samples.append((seq, P, g["outputs"][0]))
+            with torch.no_grad():
+                seq = m.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                       temperature=cfg.temperature, top_k=0, max_new_tokens=cfg.max_new_tokens,
+                                       eos_token_id=m.tokenizer.eos_token_id, pad_token_id=m.tokenizer.pad_token_id)
+            P = ids.shape[1]
+            text = m.tokenizer.decode(seq[0, P:].tolist(), skip_special_tokens=False)
+            out = parse_output(text, m.cfg.nb_code)
+            samples.append((seq.cpu(), P, {"motion_codes": out.motion_codes}))
             n_tok += seq.shape[1] - P
     t_roll = time.time() - t0
     comps = toy_reward("t2m", prompts, [s[2] for s in samples])

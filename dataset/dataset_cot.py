@@ -22,15 +22,17 @@ Normalised record (what :func:`validate_record` returns and :class:`CoTDataset` 
      "reward": float | None, "advantage": float | None, "sample_weight": float (1.0 when absent),
      ...unknown fields unchanged}
 
-Errors: a malformed line raises :class:`CoTRecordError` (a ``ValueError``) whose message starts
-with ``<file>:<line>:`` and names the field; ``reason`` is one of :data:`ERROR_REASONS`. With
-``skip_bad_records=True`` such lines are skipped and counted per reason in the returned stats.
+Errors: a malformed line (invalid UTF-8 included) raises :class:`CoTRecordError` (a ``ValueError``)
+whose message starts with ``<file>:<line>:`` and names the field; ``reason`` is one of
+:data:`ERROR_REASONS`. With ``skip_bad_records=True`` such lines are skipped, counted per reason in the
+returned stats, and each file with skipped lines gets one warning naming the first of them.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import warnings
 from collections import Counter
 from typing import Optional, Union
 
@@ -39,7 +41,8 @@ from torch.utils.data import Dataset
 TASKS = ("t2m", "m2t")
 FLOAT_FIELDS = ("reward", "advantage", "sample_weight")
 STR_FIELDS = ("reasoning", "id", "answer")
-ERROR_REASONS = ("bad_json", "not_object", "missing_field", "bad_type", "bad_value", "out_of_range")
+ERROR_REASONS = ("bad_encoding", "bad_json", "not_object", "missing_field", "bad_type", "bad_value",
+                 "out_of_range")
 
 PathLike = Union[str, os.PathLike]
 
@@ -179,35 +182,65 @@ def _paths(path_or_paths) -> list[str]:
     return paths
 
 
+def utf8_problem(line: str) -> Optional[str]:
+    """None for a line read with ``errors='surrogateescape'`` that was valid UTF-8; otherwise
+    ``"not valid UTF-8 (byte 0x.. at column N)"`` (column of the first bad byte, 1-based)."""
+    try:
+        line.encode("utf-8")
+        return None
+    except UnicodeEncodeError as exc:
+        ch = ord(line[exc.start])
+        byte = f"byte 0x{ch - 0xDC00:02x}" if 0xDC80 <= ch <= 0xDCFF else f"character U+{ch:04X}"
+        return f"not valid UTF-8 ({byte} at column {exc.start + 1})"
+
+
+def iter_text_lines(path: PathLike):
+    """Yield ``(lineno, line, problem)`` for a UTF-8 text file: the invalid bytes of a line do not stop
+    the reading; ``problem`` is None for a good line, else what :func:`utf8_problem` says (the line then
+    holds the bad bytes as surrogate escapes: report it, do not use it)."""
+    with open(path, "r", encoding="utf-8", errors="surrogateescape") as f:
+        for lineno, line in enumerate(f, start=1):
+            yield lineno, line, utf8_problem(line)
+
+
 def iter_cot_file(path: PathLike, nb_code: int, default_task: Optional[str] = None,
                   skip_bad_records: bool = False, stats: Optional[Counter] = None):
     """Yield ``(lineno, normalised record)`` for one JSONL file (blank lines ignored).
 
-    Bad lines raise :class:`CoTRecordError` with ``file:line`` unless ``skip_bad_records``; then
-    they are counted in ``stats`` (keys of :data:`ERROR_REASONS`, plus ``skipped``).
+    Bad lines (invalid UTF-8 included) raise :class:`CoTRecordError` with ``file:line`` unless
+    ``skip_bad_records``; then they are counted in ``stats`` (keys of :data:`ERROR_REASONS`, plus
+    ``skipped``) and one warning per file names the first of them.
     """
     path = os.fspath(path)
     stats = Counter() if stats is None else stats
-    with open(path, "r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                stats["blank_lines"] += 1
-                continue
-            stats["lines"] += 1
+    skipped, first = Counter(), None
+    for lineno, line, problem in iter_text_lines(path):
+        if not line.strip():
+            stats["blank_lines"] += 1
+            continue
+        stats["lines"] += 1
+        try:
+            if problem:
+                raise CoTRecordError("bad_encoding", None, problem)
             try:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise CoTRecordError("bad_json", None, f"invalid JSON ({exc.msg} at column {exc.colno})")
-                norm = validate_record(rec, nb_code, default_task)
-            except CoTRecordError as exc:
-                err = exc.at(path, lineno)
-                if not skip_bad_records:
-                    raise err from None
-                stats[err.reason] += 1
-                stats["skipped"] += 1
-                continue
-            yield lineno, norm
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CoTRecordError("bad_json", None, f"invalid JSON ({exc.msg} at column {exc.colno})")
+            norm = validate_record(rec, nb_code, default_task)
+        except CoTRecordError as exc:
+            err = exc.at(path, lineno)
+            if not skip_bad_records:
+                raise err from None
+            stats[err.reason] += 1
+            stats["skipped"] += 1
+            skipped[err.reason] += 1
+            first = first or err
+            continue
+        yield lineno, norm
+    if skipped:
+        warnings.warn(f"{path}: skipped {sum(skipped.values())} bad line(s) "
+                      f"({', '.join(f'{k}={v}' for k, v in sorted(skipped.items()))}); first: {first}",
+                      stacklevel=2)
 
 
 def load_cot_records(path_or_paths, nb_code: int, task_filter=None, skip_bad_records: bool = False,

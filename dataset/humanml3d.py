@@ -21,6 +21,7 @@ it is counted in both modes.
 """
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -149,12 +150,19 @@ def check_mean_std(mean, std, dim: int):
     return mean, std
 
 
+# Latest start/end time accepted in a texts line (seconds, ~11.6 days): later ones are corrupt lines, and
+# huge ones (1e308) overflow the frame index (time * fps).
+MAX_TEXT_TIME_S = 1e6
+
+
 def _parse_tag(value: str) -> float:
     t = float(value)  # raises ValueError on junk
     if math.isnan(t):
         return 0.0
     if math.isinf(t) or t < 0:
         raise ValueError(f"time {value!r} is not a finite non-negative number")
+    if t > MAX_TEXT_TIME_S:
+        raise ValueError(f"time {value!r} is out of range (more than {MAX_TEXT_TIME_S:,.0f} s)")
     return t
 
 
@@ -170,6 +178,9 @@ def parse_text_line(line: str, path: str = "<text>", lineno: int = 0):
     except ValueError as exc:
         raise DatasetError("bad_text", f"{path}, line {lineno}: bad start/end time "
                                        f"({start.strip()!r}, {end.strip()!r}): {exc}") from None
+    if not caption.strip():
+        raise DatasetError("bad_text", f"{path}, line {lineno}: empty caption (expected caption#tokens#start#end): "
+                                       f"{line.strip()!r}")
     tokens = [t for t in tok_field.strip().split(" ") if t]
     return caption.strip(), tokens, start_s, end_s
 
@@ -177,10 +188,16 @@ def parse_text_line(line: str, path: str = "<text>", lineno: int = 0):
 def read_text_file(path: str):
     """All caption lines of one texts file (blank lines ignored)."""
     try:
-        with open(path, "r", encoding="utf-8") as f:
-            lines = f.readlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
         raise DatasetError("bad_text", f"cannot read texts file {path}: {exc}") from None
+    try:
+        lines = io.StringIO(data.decode("utf-8"), newline=None).readlines()  # as text-mode open() splits
+    except UnicodeDecodeError as exc:
+        lineno = data.count(b"\n", 0, exc.start) + 1
+        raise DatasetError("bad_text", f"{path}, line {lineno}: not valid UTF-8 "
+                                       f"(byte 0x{data[exc.start]:02x})") from None
     out = []
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():

@@ -4,8 +4,11 @@
 boolean pitfall fixed ("False" is False). The weights are
 ``<checkpoints_dir>/<dataset_name>/text_mot_match/model/finest.tar`` (weights-only load), the
 normalisation statistics ``<checkpoints_dir>/<dataset_name>/<name>/meta/{mean,std}.npy``.
-A relative ``checkpoints_dir`` is resolved against the working directory first, then against
-the folder layout around the opt file itself, so a copied evaluator folder works from anywhere.
+The weights are always taken from the folder layout around the opt file the user named
+(``<root>/<dataset_name>/<name>/opt.txt`` → ``<root>``): ``checkpoints_dir`` is never resolved against
+the working directory or elsewhere, so a copied evaluator folder loads its own weights from anywhere,
+and a broken copy stops the run instead of silently loading another evaluator. ``fingerprint``
+records the files actually loaded and their sha256 (reports name it).
 
 Optional ``dim_*`` fields (written by train_evaluator.py for small evaluators) override the
 official dimensions; without them the official sizes are used.
@@ -76,20 +79,44 @@ def write_opt_file(path, opt: dict):
 
 
 def resolve_layout(opt: dict) -> dict:
-    """Locate finest.tar and meta/ for a parsed opt (see module doc)."""
+    """Locate finest.tar and meta/ around the parsed opt file (see module doc)."""
     opt_path = Path(opt["opt_path"]).resolve()
     ds, name = opt["dataset_name"], opt["name"]
-    candidates = [Path(opt["checkpoints_dir"])]
-    if not Path(opt["checkpoints_dir"]).is_absolute():
-        candidates.append(opt_path.parent.parent.parent)  # <ckpt>/<ds>/<name>/opt.txt
-    for root in candidates:
-        model = root / ds / "text_mot_match" / "model" / "finest.tar"
-        meta = root / ds / name / "meta"
-        if model.is_file() and meta.is_dir():
-            return {"model": model, "meta": meta, "root": root}
-    tried = ", ".join(str(c / ds / "text_mot_match" / "model" / "finest.tar") for c in candidates)
-    raise FileNotFoundError(f"evaluator weights/meta for {opt_path} not found (tried {tried} with meta in "
-                            f"<checkpoints_dir>/{ds}/{name}/meta)")
+    root = opt_path.parent.parent.parent  # <root>/<ds>/<name>/opt.txt
+    model = root / ds / "text_mot_match" / "model" / "finest.tar"
+    meta = root / ds / name / "meta"
+    if opt_path.parent.name != name or opt_path.parent.parent.name != ds:
+        raise FileNotFoundError(
+            f"{opt_path}: an evaluator's opt.txt must sit at <checkpoints>/{ds}/{name}/opt.txt (its dataset_name "
+            f"and name fields), with the weights at <checkpoints>/{ds}/text_mot_match/model/finest.tar; "
+            f"this one is in {opt_path.parent}")
+    missing = [str(x) for x, ok in ((model, model.is_file()), (meta / "mean.npy", (meta / "mean.npy").is_file()),
+                                    (meta / "std.npy", (meta / "std.npy").is_file())) if not ok]
+    if missing:
+        raise FileNotFoundError(
+            f"evaluator {opt_path}: missing {', '.join(missing)} (the weights and meta/ are read from the folder you "
+            f"named, never from opt.txt's checkpoints_dir {opt['checkpoints_dir']!r} elsewhere)")
+    return {"model": model, "meta": meta, "root": root}
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(layout: dict, opt_path) -> dict:
+    """The files an evaluator was loaded from and their sha256 (one combined ``sha256`` to compare)."""
+    import hashlib
+    files = {"opt": Path(opt_path).resolve(), "weights": Path(layout["model"]).resolve(),
+             "mean": Path(layout["meta"]).resolve() / "mean.npy", "std": Path(layout["meta"]).resolve() / "std.npy"}
+    sums = {k: sha256_file(v) for k, v in files.items() if k != "opt"}
+    combined = hashlib.sha256("".join(sums[k] for k in ("weights", "mean", "std")).encode()).hexdigest()
+    return {"opt": str(files["opt"]), "weights": str(files["weights"]), "weights_sha256": sums["weights"],
+            "meta": str(Path(layout["meta"]).resolve()), "sha256": combined}
 
 
 def find_opt(path) -> Path:
@@ -117,6 +144,7 @@ class EvaluatorWrapper:
             dim_movement_enc_hidden=o["dim_movement_enc_hidden"], dim_movement_latent=o["dim_movement_latent"],
             dim_text_hidden=o["dim_text_hidden"], dim_motion_hidden=o["dim_motion_hidden"],
             dim_coemb_hidden=o["dim_coemb_hidden"], unit_length=o["unit_length"])
+        self.fingerprint = fingerprint(layout, self.opt["opt_path"])
         self.model.load_finest(load_checkpoint(layout["model"]), source=str(layout["model"]))
         self.model.to(self.device).eval()
         self.mean = np.load(layout["meta"] / "mean.npy").astype(np.float32)

@@ -21,8 +21,18 @@ import torch
 import torch.nn.functional as F
 
 from models.prompts import (REGION_ANSWER, REGION_PROMPT, REGION_REASONING, TAG_TOKENS, encode_example,
-                            encode_prompt, motion_token_list, parse_output)
+                            encode_prompt, generation_status, motion_token_list,
+                            parse_output)
+from models.decoding import SamplingParams, decode
 from utils.io import atomic_torch_save, atomic_write_json, load_checkpoint
+
+
+def _any_rank(flag: bool) -> bool:
+    """True when ``flag`` is true on any process (sharded decoding keeps every rank stepping)."""
+    t = torch.tensor([1.0 if flag else 0.0],
+                     device="cuda" if torch.cuda.is_available() and torch.distributed.get_backend() == "nccl" else "cpu")
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item() > 0)
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 DEFAULT_BACKBONE = "Qwen/Qwen3-4B-Instruct-2507"
@@ -88,7 +98,7 @@ class MotionLLM(torch.nn.Module):
         self.device = torch.device(device)
         self.dtype = _dtype_for(self.device, dtype)
         self.engine = None  # another generation engine (models.vllm_engine.VLLMEngine); None = HF generate
-        self.fsdp = False  # backbone sharded with FSDP2 (generation then runs with synced_gpus)
+        self.fsdp = False  # backbone sharded with FSDP2 (decoding then steps every rank until all are done)
         self.merge_lora_for_inference: bool | None = None  # None: by size, see _merge_lora
         self._train_module = _Unregistered()
         kw = {"trust_remote_code": cfg.trust_remote_code}
@@ -320,7 +330,7 @@ class MotionLLM(torch.nn.Module):
     def enable_fsdp(self, dist, bf16: bool = False) -> bool:
         """Shard the backbone (frozen weights included) over the processes with FSDP2 (``fully_shard`` per
         decoder layer + the causal LM), for backbones too large to replicate. Call after the task, the
-        reference adapter and any checkpoint are loaded. Generation then runs with ``synced_gpus``."""
+        reference adapter and any checkpoint are loaded. Decoding then steps every rank until all are done."""
         if not dist.enabled:
             return False
         dist.shard_model(self, bf16=bf16)
@@ -371,13 +381,18 @@ class MotionLLM(torch.nn.Module):
     @torch.no_grad()
     def generate(self, task: str, captions=None, motion_codes=None, plans=None, num_return_sequences: int = 1,
                  do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
-                 return_ids: bool = False, return_full: bool = False):
+                 return_ids: bool = False, return_full: bool = False, top_k: int = 0):
         """Batched generation: one ``generate`` call for all inputs × ``num_return_sequences``.
 
         Returns a list (len = inputs × num_return_sequences, grouped per input) of dicts with the
-        parsed output (``reasoning``, ``answer``, ``motion_codes``, ``well_formed``) and ``text``.
+        parsed output (``reasoning``, ``answer``, ``motion_codes``, ``well_formed``), ``text`` and ``status``
+        ("ok" or why the output is a failure: :func:`models.prompts.generation_status`).
         ``return_full``: a dict with ``outputs`` (that list), ``sequences`` (left-padded prompts +
-        completions), ``prompt_len`` and ``prompt_mask`` (for computing log-probs, e.g. in GRPO).
+        completions), ``prompt_len``, ``prompt_mask`` (for computing log-probs, e.g. in GRPO) and
+        ``sample_logprobs`` (N, C): each token's log-probability under the distribution it was sampled
+        from (``None`` from an external engine). Decoding is :func:`models.decoding.decode`: exactly
+        ``temperature`` / ``top_k`` / ``top_p`` (greedy when not ``do_sample``), none of the backbone's
+        ``generation_config`` processors.
         """
         self.set_task(task)
         n = len(captions) if task == "t2m" else len(motion_codes)
@@ -392,6 +407,7 @@ class MotionLLM(torch.nn.Module):
             ids[i, L - len(p):] = torch.tensor(p)
             att[i, L - len(p):] = 1
         engine = self.engine
+        sample_logprobs = None
         if engine is not None:  # e.g. models.vllm_engine.VLLMEngine: token ids in, token ids out
             comps = engine.generate(prompts, n=num_return_sequences, do_sample=do_sample, temperature=temperature,
                                     top_p=top_p, max_new_tokens=max_new_tokens, eos_token_id=self.tokenizer.eos_token_id)
@@ -403,33 +419,34 @@ class MotionLLM(torch.nn.Module):
         else:
             was_training = self.model.training
             self.model.eval()
-            fsdp = self.fsdp
-            gen_kw = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
-                          num_return_sequences=num_return_sequences, eos_token_id=self.tokenizer.eos_token_id,
-                          pad_token_id=pad)
-            if do_sample:
-                gen_kw.update(temperature=temperature, top_p=top_p, top_k=0)
-            if fsdp:  # every rank runs forward steps until all are done (the layers all-gather)
-                gen_kw["synced_gpus"] = True
+            params = SamplingParams(do_sample, temperature if do_sample else 1.0, top_k if do_sample else 0,
+                                    top_p if do_sample else 1.0)
+            sync = _any_rank if self.fsdp else None  # every rank steps until all are done (the layers all-gather)
             with self.inference_weights():
-                out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device), **gen_kw)
+                dec = decode(self.model, ids.to(self.device), att.to(self.device), max_new_tokens,
+                             self.tokenizer.eos_token_id, pad, params, num_return_sequences, sync=sync)
+            out = torch.cat([ids.repeat_interleave(num_return_sequences, 0), dec["tokens"].cpu()], 1)
+            sample_logprobs = dec["logprobs"].cpu()
             if was_training:
                 self.model.train()
         new = out[:, L:].cpu()
         results = []
         for row in new:
             toks = row.tolist()
-            if self.tokenizer.eos_token_id in toks:
-                toks = toks[: toks.index(self.tokenizer.eos_token_id)]
+            eos = self.tokenizer.eos_token_id
+            if eos in toks:
+                toks = toks[: toks.index(eos)]
             text = self.tokenizer.decode(toks, skip_special_tokens=False)
             p = parse_output(text, self.cfg.nb_code)
+            cut = eos not in row.tolist() and len(toks) >= max_new_tokens
             item = {"text": text, "reasoning": p.reasoning, "answer": p.answer, "motion_codes": p.motion_codes,
-                    "well_formed": p.well_formed, "num_tokens": len(toks)}
+                    "well_formed": p.well_formed, "status": generation_status(task, p, cut), "num_tokens": len(toks)}
             if return_ids:
                 item["ids"] = toks
             results.append(item)
         if return_full:
-            return {"outputs": results, "sequences": out.cpu(), "prompt_len": L, "prompt_mask": att}
+            return {"outputs": results, "sequences": out.cpu(), "prompt_len": L, "prompt_mask": att,
+                    "sample_logprobs": sample_logprobs}
         return results
 
     # ------------------------------------------------------------------ reference policy (GRPO)

@@ -118,32 +118,63 @@ class Parsed:
     motion_codes: list
     well_formed: bool
     has_answer: bool
+    closed: bool = True      # the answer's closing tag is present
+    stray_tags: bool = False  # tags (other than the motion block's) inside the answer
+
+
+# why a generation is not a usable answer (``generation_status``); "ok" when it is
+FAILURE_KINDS = ("no_answer", "truncated", "malformed", "empty")
+
+
+def _strip_tags(text: str) -> tuple[str, bool]:
+    stray = False
+    for tag in (THINK_START, THINK_END, ANSWER_START, ANSWER_END):
+        if tag in text:
+            stray = True
+            text = text.replace(tag, " ")
+    return " ".join(text.split()), stray
 
 
 def parse_output(text: str, nb_code: int | None = None) -> Parsed:
     """Parse generated text (the part after the prompt). Never raises.
 
     ``reasoning``: text before ``</think>``; ``answer``: text inside ``<answer>…</answer>`` (to the
-    end when the closing tag is missing); ``motion_codes``: the ``<Motion_i>`` indices inside
-    ``<Motion>…</Motion>`` of the answer (or anywhere after ``</think>`` when the tags are
-    missing), out-of-range codes dropped. ``well_formed`` says whether all tags were present.
+    end when the closing tag is missing; the text after ``</think>`` when ``<answer>`` is missing;
+    empty when both are missing — reasoning is never returned as the answer); ``motion_codes``: the
+    ``<Motion_i>`` indices inside ``<Motion>…</Motion>`` of the answer, out-of-range codes dropped.
+    ``well_formed`` says whether all tags were present and the answer holds no stray tags.
     """
     text = text or ""
     think_end = text.find(THINK_END)
     reasoning = text[:think_end] if think_end >= 0 else ""
-    rest = text[think_end + len(THINK_END):] if think_end >= 0 else text
-    a0 = rest.find(ANSWER_START)
+    rest = text[think_end + len(THINK_END):] if think_end >= 0 else ""
+    a0 = text.find(ANSWER_START, think_end + len(THINK_END) if think_end >= 0 else 0)
     has_answer = a0 >= 0
-    answer = rest[a0 + len(ANSWER_START):] if has_answer else rest
+    if has_answer:
+        answer = text[a0 + len(ANSWER_START):]
+    else:
+        answer = rest
     a1 = answer.find(ANSWER_END)
-    closed = a1 >= 0
-    if closed:
+    closed = has_answer and a1 >= 0
+    if a1 >= 0:
         answer = answer[:a1]
     m0, m1 = answer.find(MOTION_START), answer.find(MOTION_END)
     motion_region = answer[m0 + len(MOTION_START): m1 if m1 > m0 else None] if m0 >= 0 else answer
     codes = [int(c) for c in _MOTION_RE.findall(motion_region)]
     if nb_code is not None:
         codes = [c for c in codes if 0 <= c < nb_code]
-    caption = _MOTION_RE.sub("", answer.replace(MOTION_START, "").replace(MOTION_END, "")).strip()
-    well = think_end >= 0 and has_answer and closed
-    return Parsed(reasoning.strip(), caption, codes, well, has_answer)
+    caption, stray = _strip_tags(_MOTION_RE.sub("", answer.replace(MOTION_START, "").replace(MOTION_END, "")))
+    well = think_end >= 0 and has_answer and closed and not stray
+    return Parsed(reasoning.strip(), caption, codes, well, has_answer, closed, stray)
+
+
+def generation_status(task: str, parsed: Parsed, hit_token_limit: bool = False) -> str:
+    """"ok", or why the generation is a failure (one of :data:`FAILURE_KINDS`): no ``<answer>``
+    ("no_answer"; "truncated" when the token limit cut it off), an answer cut at the token limit
+    ("truncated"), missing/stray tags ("malformed"), or no motion codes / caption ("empty")."""
+    usable = bool(parsed.motion_codes) if task == "t2m" else bool(parsed.answer)
+    if not parsed.has_answer or not parsed.closed:
+        return "truncated" if hit_token_limit else ("no_answer" if not parsed.has_answer else "malformed")
+    if not parsed.well_formed:
+        return "malformed"
+    return "ok" if usable else "empty"

@@ -46,11 +46,14 @@ from utils.paramUtil import get_spec
 
 __all__ = [
     "MappingError", "ConversionError", "load_mapping", "resolve_mapping", "apply_mapping",
-    "guess_scale", "parse_scale", "to_y_up", "resample", "caption_line", "swap_left_right",
+    "guess_scale", "parse_scale", "to_y_up", "resample", "resampled_length", "caption_line", "swap_left_right",
     "convert_bvh", "convert_many", "main",
 ]
 
 UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254, "in": 0.0254}
+# Longest clip written (target frames, 1 hour at 20 fps): a longer resample is a broken 'Frame Time'
+# or a clip to split, and would need gigabytes of memory.
+MAX_RESAMPLED_FRAMES = 72_000
 
 
 class MappingError(ValueError):
@@ -189,13 +192,20 @@ def to_y_up(positions: np.ndarray, up: str = "y") -> np.ndarray:
     raise ValueError(f"up axis must be 'y' or 'z', got {up!r}")
 
 
+def resampled_length(num_frames: int, src_fps: float, tgt_fps: float) -> int:
+    """Frames :func:`resample` returns for a clip of ``num_frames`` frames."""
+    if num_frames < 2 or abs(src_fps - tgt_fps) < 1e-9:
+        return int(num_frames)
+    duration = (num_frames - 1) / src_fps
+    return int(math.floor(duration * tgt_fps + 1e-6)) + 1
+
+
 def resample(positions: np.ndarray, src_fps: float, tgt_fps: float) -> np.ndarray:
     """Linear interpolation in time from ``src_fps`` to ``tgt_fps`` over the clip's duration."""
     F = positions.shape[0]
     if F < 2 or abs(src_fps - tgt_fps) < 1e-9:
         return positions.copy()
-    duration = (F - 1) / src_fps
-    n = int(math.floor(duration * tgt_fps + 1e-6)) + 1
+    n = resampled_length(F, src_fps, tgt_fps)
     src_t = np.arange(n) / tgt_fps * src_fps  # fractional source frame index
     i0 = np.clip(np.floor(src_t).astype(int), 0, F - 1)
     i1 = np.clip(i0 + 1, 0, F - 1)
@@ -326,6 +336,12 @@ def convert_bvh(bvh_path, mapping, out_dir, name: str | None = None, scale="auto
 
     src_fps = bvh.fps
     tgt_fps = spec.fps if target_fps is None else float(target_fps)
+    n_target = resampled_length(bvh.num_frames, src_fps, tgt_fps)
+    if n_target > MAX_RESAMPLED_FRAMES:
+        raise BvhError(f"{bvh_path}:{bvh.frame_time_line}: {bvh.num_frames} frames at 'Frame Time: "
+                       f"{bvh.frame_time:g}' last {(bvh.num_frames - 1) * bvh.frame_time:.0f} s, i.e. {n_target} "
+                       f"frames at {tgt_fps:g} fps, more than the limit of {MAX_RESAMPLED_FRAMES} frames "
+                       f"(1 hour at 20 fps); check the frame time or split the clip")
     joints_t = resample(joints, src_fps, tgt_fps)
     if joints_t.shape[0] < 2:
         raise ConversionError(f"{bvh_path}: clip too short after resampling ({joints_t.shape[0]} frames)")
@@ -400,6 +416,10 @@ def convert_many(inputs, mapping, out_dir, progress: bool = True, **kwargs):
         except (BvhError, ConversionError, ValueError, OSError) as exc:
             failures.append((str(path), str(exc)))
             log(f"FAILED {path}: {exc}")
+        except MemoryError as exc:  # one oversized clip must not abort the whole batch
+            msg = f"{path}: out of memory while converting ({exc or 'MemoryError'})"
+            failures.append((str(path), msg))
+            log(f"FAILED {msg}")
         if tqdm and progress:
             bar.set_postfix(ok=len(results), failed=len(failures))
     return results, failures

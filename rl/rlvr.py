@@ -80,10 +80,13 @@ def run_rlvr(args) -> dict:
         atomic_write_json(exp_dir / "config.json", {"args": vars(args), "prompts": len(records),
                                                     "rewards": reward.config(), "device": str(device),
                                                     "distributed": dist.describe()})
-    logger = make_logger(dist, exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
+    resumed = step if resume_state is not None else None
+    logger = make_logger(dist, exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name,
+                         resume_step=resumed)
     extra = None
     if args.rl_metrics_jsonl and dist.is_main:
-        extra = make_logger(dist, Path(args.rl_metrics_jsonl).parent, filename=Path(args.rl_metrics_jsonl).name)
+        extra = make_logger(dist, Path(args.rl_metrics_jsonl).parent, filename=Path(args.rl_metrics_jsonl).name,
+                            resume_step=resumed)
     n_prompts = min(len(records), args.rl_max_prompts) if args.rl_max_prompts else len(records)
     # --rl-batch-size prompts per process and step; a step's global batch is split over the ranks
     global_batch = args.rl_batch_size * dist.world_size

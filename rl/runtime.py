@@ -6,7 +6,7 @@ from pathlib import Path
 
 from models.mllm import MLLMConfig, MotionLLM
 from utils.distributed import setup_process
-from utils.io import atomic_write_json, prepare_run_dir, run_dir
+from utils.io import atomic_write_json, prepare_run_dir, refuse_existing_run, run_dir
 
 
 def latest_checkpoint(exp_dir: Path, args) -> Path:
@@ -16,14 +16,38 @@ def latest_checkpoint(exp_dir: Path, args) -> Path:
     return Path(exp_dir) / name
 
 
-def setup_run(args):
-    """Processes, seed, device and the run folder. Every rank uses the same seed (identical initial
-    weights); a multi-process run takes its device from accelerate. Returns (device, exp_dir, dist, latest):
-    ``latest`` is the stage's resume checkpoint, which exists whenever ``--resume`` is given."""
+INPUT_FILE_FLAGS = ("cot_train_jsonl", "cot_val_jsonl", "init_ckpt", "rl_reference_ckpt", "vq_ckpt")
+
+
+def check_input_files(args):
+    """Every input file a flag names exists (checked before the run folder or the backbone is touched)."""
+    for name in INPUT_FILE_FLAGS:
+        value = getattr(args, name, None)
+        for path in ([value] if isinstance(value, str) else value or []):
+            if not Path(path).is_file():
+                flag = "--" + name.replace("_", "-")
+                raise SystemExit(f"{flag} {path}: file not found" + (" (or not a file)" if Path(path).exists() else ""))
+
+
+def check_run(args) -> tuple:
+    """The checks that cost nothing and change nothing, before any input is read: the run folder's name,
+    an existing run (refused without --resume/--overwrite), something to resume, the input files.
+    Returns (exp_dir, latest)."""
     exp_dir = run_dir(args.out_dir, args.exp_name)
     latest = latest_checkpoint(exp_dir, args)
     if args.resume and not latest.is_file():
         raise SystemExit(f"--resume: nothing to resume, {latest} does not exist (drop --resume to start a new run)")
+    refuse_existing_run(exp_dir, args.resume, args.overwrite)
+    check_input_files(args)
+    return exp_dir, latest
+
+
+def setup_run(args):
+    """Checks (:func:`check_run`), processes, seed, device and the run folder. Every rank uses the same seed
+    (identical initial weights); a multi-process run takes its device from accelerate. Returns (device,
+    exp_dir, dist, latest): ``latest`` is the stage's resume checkpoint, which exists whenever ``--resume``
+    is given."""
+    exp_dir, latest = check_run(args)
     dist, device = setup_process(args)
     prepare_run_dir(exp_dir, resume=args.resume, overwrite=args.overwrite, dist=dist)
     dist.barrier()

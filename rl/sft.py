@@ -16,8 +16,8 @@ import torch
 from tqdm import tqdm
 
 from models.mllm import MotionLLM
-from rl.runtime import (finish_distributed, load_optimizer_state, load_policy, optimizer_state, prepare_parallel,
-                        resolve_nb_code, setup_run)
+from rl.runtime import (check_run, finish_distributed, load_optimizer_state, load_policy, optimizer_state,
+                        prepare_parallel, resolve_nb_code, setup_run)
 from utils.io import atomic_write_json, load_checkpoint
 from utils.run_logger import make_logger
 from utils.threads import adapt as adapt_threads
@@ -95,21 +95,33 @@ def evaluate_loss(model: MotionLLM, encoded, args, device, dist=None) -> dict:
     return {"val/loss": tot / max(n, 1), "val/acc": acc / max(n, 1), "val/answer_acc": ans_acc / max(n, 1)}
 
 
-def load_sft_data(model: MotionLLM, args, task: str, nb_code: int):
-    """(train encoded, their sample weights, validation encoded, info) from the CoT JSONL files."""
+def read_sft_records(args, task: str, nb_code: int) -> tuple:
+    """(train records, load stats, validation records) from the CoT JSONL files: read and validated
+    before the run folder and the backbone are touched, so a bad file costs nothing."""
     from dataset.dataset_cot import load_cot_records
     filt = args.cot_task_filter or task
     records, stats = load_cot_records(args.cot_train_jsonl, nb_code=nb_code, task_filter=filt,
                                       skip_bad_records=args.skip_bad_records, return_stats=True)
     if args.max_train_records:
         records = records[: args.max_train_records]
+    if not records:
+        raise ValueError(f"no {task} records in {args.cot_train_jsonl} (load stats: {stats})")
+    val_records = []
+    if args.cot_val_jsonl:
+        val_records = load_cot_records(args.cot_val_jsonl, nb_code=nb_code, task_filter=filt,
+                                       skip_bad_records=args.skip_bad_records)
+    return records, stats, val_records
+
+
+def load_sft_data(model: MotionLLM, args, task: str, nb_code: int, read=None):
+    """(train encoded, their sample weights, validation encoded, info) from the CoT records
+    (``read``: the output of :func:`read_sft_records`, read here when not given)."""
+    records, stats, val_records = read if read is not None else read_sft_records(args, task, nb_code)
     encoded, weights, skipped = encode_records(model, records, task, args)
     if not encoded:
         raise ValueError(f"no usable {task} records in {args.cot_train_jsonl} (skipped: {skipped}, load stats: {stats})")
     val_encoded = []
-    if args.cot_val_jsonl:
-        val_records = load_cot_records(args.cot_val_jsonl, nb_code=nb_code, task_filter=filt,
-                                       skip_bad_records=args.skip_bad_records)
+    if val_records:
         val_encoded, _, _ = encode_records(model, val_records, task, args)
     info = {"records": len(encoded), "skipped": skipped, "load_stats": stats, "val_records": len(val_encoded),
             "mean_tokens_per_example": float(np.mean([len(e.input_ids) for e in encoded]))}
@@ -142,17 +154,19 @@ class _Meter:
 
 
 def run_sft(args) -> dict:
-    device, exp_dir, dist, latest = setup_run(args)
+    check_run(args)  # before the CoT files are read
     task = args.training_task
-    best_path = exp_dir / f"motionllm_{task}_best.pth"
     nb_code = resolve_nb_code(args)
+    read = read_sft_records(args, task, nb_code)
+    device, exp_dir, dist, latest = setup_run(args)
+    best_path = exp_dir / f"motionllm_{task}_best.pth"
     model = load_policy(args, device, ckpt=latest if args.resume else args.init_ckpt, nb_code=nb_code)
     resume_state = load_checkpoint(latest) if args.resume else None
     model.set_task(task)
     model.model.train()
     prepare_parallel(model, dist, args)
 
-    encoded, weights, val_encoded, info = load_sft_data(model, args, task, nb_code)
+    encoded, weights, val_encoded, info = load_sft_data(model, args, task, nb_code, read)
     lengths = [len(e.input_ids) for e in encoded]
     params = model.trainable_parameters()
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
@@ -178,7 +192,8 @@ def run_sft(args) -> dict:
         print(f"SFT {task}: {len(encoded)} examples ({info['skipped']}), {info['parameters']['trainable']:,} trainable "
               f"of {info['parameters']['total']:,} parameters, {steps_per_epoch} steps/epoch on {device}"
               + (f", {dist.world_size} processes (batch {args.batch_size} per process)" if dist.enabled else ""))
-    logger = make_logger(dist, exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name)
+    logger = make_logger(dist, exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name,
+                         resume_step=step if resume_state is not None else None)
 
     bar = tqdm(total=steps_per_epoch * (args.epochs - start_epoch), desc=f"sft {task}",
                disable=args.no_progress or not dist.is_main, dynamic_ncols=True)

@@ -51,7 +51,7 @@ def test_text_to_motion_batched(assets, tmp_path, monkeypatch, capsys):
     def spy(self, task, **kw):  # the real batched call, then one output forced to codes, one to none
         calls.append((task, list(kw.get("captions") or [])))
         outs = real(self, task, **kw)
-        outs[0] = {**outs[0], "motion_codes": [1, 2, 3], "reasoning": "plan a walk."}
+        outs[0] = {**outs[0], "motion_codes": [1, 2, 3], "reasoning": "plan a walk.", "status": "ok"}
         outs[1] = {**outs[1], "motion_codes": []}
         return outs
 

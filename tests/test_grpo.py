@@ -133,18 +133,19 @@ def test_reference_adapter_is_a_frozen_copy(sft_model):
     assert m.active == "t2m" and any(p.requires_grad for n, p in m.model.named_parameters() if ".t2m." in n)
 
 
-def test_toy_rl_raises_reward_with_one_generate_call_per_step(sft_model):
+def test_toy_rl_raises_reward_with_one_generate_call_per_step(sft_model, monkeypatch):
+    import models.mllm
     from models.mllm import MotionLLM
     torch.manual_seed(0)
     m = MotionLLM.from_checkpoint(sft_model[0], dtype="fp32")
     m.add_reference("t2m")
     calls = {"n": 0}
-    orig = m.model.generate
+    orig = models.mllm.decode
 
     def counting(*a, **k):
         calls["n"] += 1
         return orig(*a, **k)
-    m.model.generate = counting
+    monkeypatch.setattr(models.mllm, "decode", counting)
     cfg = GRPOConfig(group_size=6, clip_eps=0.2, kl_coef=0.01, max_new_tokens=32, inner_epochs=2, temperature=0.8,
                      lr=3e-3)
     trainer = GRPOTrainer(m, _target_code_reward, cfg)
@@ -153,7 +154,7 @@ def test_toy_rl_raises_reward_with_one_generate_call_per_step(sft_model):
     for _ in range(15):
         st = trainer.step("t2m", prompts)
         hist.append(st["reward/total_mean"])
-    assert calls["n"] == 15  # one batched generate call per GRPO step (4 prompts x 6 samples)
+    assert calls["n"] == 15  # one batched decode per GRPO step (4 prompts x 6 samples)
     assert np.mean(hist[-3:]) > np.mean(hist[:3]) + 0.2
     assert st["kl"] >= 0 and 0 <= st["clip_frac"] <= 1 and st["response_len"] > 0
 

@@ -39,12 +39,18 @@ from .paramUtil import get_spec
 
 __all__ = [
     "BvhError", "BvhMotion", "read_bvh", "bvh_positions", "forward_kinematics",
-    "joints_to_bvh_rotations", "write_bvh", "WRITER_FRAME_DEFS",
+    "joints_to_bvh_rotations", "write_bvh", "WRITER_FRAME_DEFS", "MIN_FRAME_TIME", "MAX_FRAME_TIME",
 ]
 
 
 class BvhError(ValueError):
     """Malformed BVH input; the message names the file and the line."""
+
+
+# Plausible 'Frame Time' range (seconds): 1 fps .. 10 kHz. Anything outside is a broken header (e.g.
+# 'Frame Time: 100' would make a 20 fps resample of a few hundred frames ~10^6 frames long).
+MIN_FRAME_TIME = 1e-4
+MAX_FRAME_TIME = 1.0
 
 
 _ROT_CHANNELS = {"xrotation": "X", "yrotation": "Y", "zrotation": "Z"}
@@ -73,6 +79,7 @@ class BvhMotion:
     motion: np.ndarray
     position_mode: str = "replace"
     _lines: dict = field(default_factory=dict, repr=False)
+    frame_time_line: int = 0  # line of 'Frame Time:' in the file (0: unknown)
 
     # ------------------------------------------------------------------ basic properties
     @property
@@ -418,8 +425,16 @@ def parse_bvh(text: str, path: str = "<string>", position_mode: str = "replace")
         raise BvhError(f"{path}:{i + 1}: bad frame time in {low!r}") from None
     if not frame_time > 0:
         raise BvhError(f"{path}:{i + 1}: frame time must be positive, got {frame_time}")
+    if not MIN_FRAME_TIME <= frame_time <= MAX_FRAME_TIME:
+        bound = (f"more than {MAX_FRAME_TIME:g} s" if frame_time > MAX_FRAME_TIME
+                 else f"less than {MIN_FRAME_TIME:g} s")
+        raise BvhError(f"{path}:{i + 1}: 'Frame Time: {frame_time:g}' is {bound} per frame "
+                       f"({1.0 / frame_time:.4g} fps); expected a frame time in seconds between "
+                       f"{MIN_FRAME_TIME:g} and {MAX_FRAME_TIME:g}")
+    frame_time_line = i + 1
 
-    data = np.empty((n_frames, n_chan), dtype=np.float64)
+    # never allocate more rows than the file has lines (a bogus 'Frames:' count fails below, not here)
+    data = np.empty((min(n_frames, max(len(all_lines) - i - 1, 0)), n_chan), dtype=np.float64)
     f = 0
     i += 1
     while i < len(all_lines) and f < n_frames:
@@ -447,7 +462,8 @@ def parse_bvh(text: str, path: str = "<string>", position_mode: str = "replace")
 
     return BvhMotion(path=path, names=names, parents=parents, offsets=np.array(offsets).reshape(-1, 3),
                      channels=channels, channel_start=chan_start, end_sites=end_sites,
-                     frame_time=frame_time, motion=data, position_mode=position_mode, _lines=lines)
+                     frame_time=frame_time, motion=data, position_mode=position_mode, _lines=lines,
+                     frame_time_line=frame_time_line)
 
 
 def _is_float(v):

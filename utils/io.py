@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -20,25 +24,92 @@ _MODE = 0o666 & ~_umask()
 
 
 def _tmp_path(path: Path) -> Path:
-    """A temporary file beside ``path`` with the permissions a plain ``open`` would give."""
+    """A temporary file beside ``path`` with the permissions a plain ``open`` would give: ``.<name>.<8 random
+    characters>.tmp`` (the pattern :func:`clean_stale_tmp` recognises)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, _MODE)
     return Path(tmp)
 
 
+# what _tmp_path creates: '.' + target name + '.' + tempfile's 8 random characters + '.tmp'
+_TMP_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+# Free space under which any write error is taken for a full disk.
+_LOW_SPACE_BYTES = 1 << 20
+# Messages of a full disk: torch.save's "[enforce fail at inline_container.cc:...] . unexpected pos N vs M",
+# the OS's "No space left on device" / "Disk quota exceeded" (other wordings, e.g. torch's "file write
+# failed", are caught by the free-space check)
+_NO_SPACE_MESSAGES = ("no space left", "unexpected pos", "disk quota exceeded")
+
+
+def _out_of_space(exc: BaseException, folder: Path) -> bool:
+    """Whether a write error in ``folder`` comes from a full filesystem."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return True
+    if any(m in str(exc).lower() for m in _NO_SPACE_MESSAGES):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < _LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
+def _no_space_error(path: Path, exc: BaseException) -> OSError:
+    err = OSError(errno.ENOSPC, f"no space left on {path.parent} while writing {path}")
+    err.__cause__ = exc
+    return err
+
+
 @contextlib.contextmanager
 def _atomic(path):
-    """Yield a temporary path beside ``path``; rename it over ``path`` when the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it over ``path`` when the block succeeds. The temporary
+    file is removed on any failure (``path`` keeps its old content); a full disk is reported as
+    ``OSError(ENOSPC, "no space left on <folder> while writing <path>")`` whatever the writer raised."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        tmp = _tmp_path(path)
+    except OSError as exc:
+        if _out_of_space(exc, path.parent):
+            raise _no_space_error(path, exc) from exc
+        raise
+    try:
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as exc:
+            if _out_of_space(exc, path.parent):
+                raise _no_space_error(path, exc) from exc
+            raise
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            if tmp.exists():
+                tmp.unlink()
+
+
+def clean_stale_tmp(folder, max_age_s: float = 3600.0, recursive: bool = True) -> list:
+    """Remove the temporary files that interrupted atomic writes of this module left in ``folder`` (a process
+    killed between creating ``.<name>.XXXXXXXX.tmp`` and renaming it): only names of exactly that pattern,
+    only plain files, only those not modified for ``max_age_s`` seconds (a write still running keeps its file
+    fresh). Returns the removed paths; a missing folder or a file that cannot be removed is skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    cutoff = time.time() - max_age_s
+    removed = []
+    candidates = folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")
+    for p in sorted(candidates):
+        if not _TMP_RE.match(p.name):
+            continue
+        try:
+            st = p.lstat()
+            if not p.is_file() or p.is_symlink() or st.st_mtime > cutoff:
+                continue
+            p.unlink()
+        except OSError:
+            continue
+        removed.append(p)
+    return removed
 
 
 def atomic_torch_save(obj, path) -> Path:
@@ -120,24 +191,37 @@ def check_writable(folder, what: str) -> Path:
     return folder
 
 
-def prepare_run_dir(path, resume: bool, overwrite: bool, dist=None) -> Path:
-    """The run folder of a training script: a folder that already holds files is refused unless the run
-    continues it (``resume``) or replaces it (``overwrite``: its contents are deleted first), so a second run
-    with the same name never silently replaces checkpoints or appends to the old metrics. With several
-    processes (``dist``, :class:`utils.distributed.Dist`) every rank looks before rank 0 changes anything,
-    and all take the same decision."""
-    import shutil
+def refuse_existing_run(path, resume: bool, overwrite: bool) -> list:
+    """The names in an existing run folder; stops with a clear message when it holds files and neither
+    ``resume`` nor ``overwrite`` is given (changes nothing: also a check before the inputs are read)."""
     path = Path(path)
     existing = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
     if existing and not (resume or overwrite):
         shown = ", ".join(existing[:4]) + (", ..." if len(existing) > 4 else "")
         raise SystemExit(f"{path} already holds a run ({shown}); pass --resume to continue it, --overwrite to "
                          "replace it, or choose another --exp-name")
+    return existing
+
+
+def prepare_run_dir(path, resume: bool, overwrite: bool, dist=None) -> Path:
+    """The run folder of a training script: a folder that already holds files is refused unless the run
+    continues it (``resume``) or replaces it (``overwrite``: its contents are deleted first), so a second run
+    with the same name never silently replaces checkpoints or appends to the old metrics. With several
+    processes (``dist``, :class:`utils.distributed.Dist`) every rank looks before rank 0 changes anything,
+    and all take the same decision. A resumed folder loses the orphaned temporaries of interrupted atomic
+    writes (:func:`clean_stale_tmp`)."""
+    path = Path(path)
+    existing = refuse_existing_run(path, resume, overwrite)
     if dist is not None:
         dist.barrier()
     if dist is None or dist.is_main:
         if existing and overwrite and not resume:
             shutil.rmtree(path)
+        elif existing:  # a resumed run: drop what interrupted atomic writes left behind
+            stale = clean_stale_tmp(path)
+            if stale:
+                print(f"[run] {path}: removed {len(stale)} stale temporary file(s) of interrupted writes "
+                      f"({', '.join(p.name for p in stale[:3])}{', ...' if len(stale) > 3 else ''})")
         path.mkdir(parents=True, exist_ok=True)
     if dist is not None:
         dist.barrier()

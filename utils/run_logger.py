@@ -8,18 +8,43 @@ from pathlib import Path
 
 
 class RunLogger:
+    """``resume_step``: a resumed run drops the records its interrupted predecessor logged after the
+    checkpoint it resumes from (step > resume_step), so every step appears once in the file."""
+
     def __init__(self, exp_dir, filename: str = "metrics.jsonl", config: dict | None = None,
-                 use_wandb: bool = False, project: str = "morl", run_name: str | None = None, enabled: bool = True):
+                 use_wandb: bool = False, project: str = "morl", run_name: str | None = None, enabled: bool = True,
+                 resume_step: int | None = None):
         self.enabled = enabled
         self.path = Path(exp_dir) / filename
         self.wandb = None
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None and self.path.is_file():
+            self._drop_after(int(resume_step))
         if use_wandb:
             import wandb  # optional; WANDB_MODE=offline works without a network
             self.wandb = wandb.init(project=project, name=run_name or Path(exp_dir).name, config=config or {},
                                     dir=str(Path(exp_dir)), reinit=True)
+
+    def _drop_after(self, step: int):
+        from utils.io import atomic_write_text
+        kept, dropped = [], 0
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                s = json.loads(line).get("step")
+            except (ValueError, AttributeError):
+                dropped += 1  # a line cut by the interruption
+                continue
+            if isinstance(s, int) and s > step:
+                dropped += 1
+                continue
+            kept.append(line)
+        if dropped:
+            atomic_write_text(self.path, "".join(k + "\n" for k in kept))
+            print(f"{self.path}: dropped {dropped} record(s) logged after step {step} by the interrupted run")
 
     def log(self, metrics: dict, step: int | None = None):
         if not self.enabled:

@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from dataset.dataset_cot import CoTRecordError, validate_record
+from dataset.dataset_cot import CoTRecordError, iter_text_lines, validate_record
 from prepare.cot.captions import RESERVED
 from utils.motion_facts import motion_facts
 
@@ -46,20 +46,23 @@ class MotionStore:
 def read_tokens_jsonl(path) -> list[dict]:
     """Records of a tokens JSONL; each needs ``id``, a non-empty ``captions`` list and ``motion_tokens``."""
     out = []
-    with open(path, "r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-            for k in ("id", "captions", "motion_tokens"):
-                if k not in rec:
-                    raise ValueError(f"{path}:{lineno}: tokens record lacks field '{k}'")
-            if not isinstance(rec["captions"], list) or not rec["captions"]:
-                raise ValueError(f"{path}:{lineno}: 'captions' must be a non-empty list")
-            out.append(rec)
+    for lineno, line, problem in iter_text_lines(path):
+        if not line.strip():
+            continue
+        if problem:
+            raise ValueError(f"{path}:{lineno}: {problem}")
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+        if not isinstance(rec, dict):
+            raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+        for k in ("id", "captions", "motion_tokens"):
+            if k not in rec:
+                raise ValueError(f"{path}:{lineno}: tokens record lacks field '{k}'")
+        if not isinstance(rec["captions"], list) or not rec["captions"]:
+            raise ValueError(f"{path}:{lineno}: 'captions' must be a non-empty list")
+        out.append(rec)
     if not out:
         raise ValueError(f"{path}: no records")
     return out
@@ -135,10 +138,22 @@ def existing_keys(path: Path) -> set:
             f.truncate(cut)
         data = data[:cut]
     keys = set()
-    for line in data.decode("utf-8").splitlines():
-        if line.strip():
-            try:
-                keys.add(record_key(json.loads(line)))
-            except json.JSONDecodeError:
-                logger.warning("%s: ignoring an unreadable line while resuming", path)
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            logger.warning("%s:%d: ignoring a line that is not valid UTF-8 (byte 0x%02x at byte %d) while resuming",
+                           path, lineno, raw[exc.start], exc.start + 1)
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            logger.warning("%s:%d: ignoring an unreadable line while resuming", path, lineno)
+            continue
+        if isinstance(rec, dict):
+            keys.add(record_key(rec))
+        else:
+            logger.warning("%s:%d: ignoring a line that is not a JSON object while resuming", path, lineno)
     return keys

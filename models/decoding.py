@@ -1,0 +1,119 @@
+"""The decode loop of MotionLLM: prefill, KV cache, and sampling from exactly the distribution asked for.
+
+Hugging Face ``generate`` runs the backbone's ``generation_config`` processors too (a pretrained
+instruct model ships a repetition penalty, top-k, its own temperature): the tokens it samples then
+come from a distribution that GRPO's log-probs do not model. This loop applies only what the caller
+gives — ``logits / temperature``, then top-k, then top-p (nucleus) — and returns, per sampled token,
+its log-probability under that distribution. It also does less per step on small models: the prompt
+is pre-filled once per prompt and its KV cache repeated for the ``num_return_sequences`` samples (the
+group of a GRPO prompt shares it), sampling is one exponential-race ``argmax`` (equivalent to
+``multinomial``), and the loop stops when every sequence has produced EOS.
+
+Multi-process sharded runs (FSDP) keep calling forward until every rank is done (``sync``: an
+all-reduce of the "unfinished" flag per step), as ``generate(synced_gpus=True)`` does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class SamplingParams:
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_k: int = 0          # 0: off
+    top_p: float = 1.0      # 1: off
+
+    def __post_init__(self):
+        if self.do_sample and not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 when sampling, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+
+
+def process_logits(logits: torch.Tensor, p: SamplingParams) -> torch.Tensor:
+    """(N, V) raw logits -> the logits of the sampling distribution (filtered entries are -inf)."""
+    logits = logits.float()
+    if not p.do_sample:
+        return logits
+    if p.temperature != 1.0:
+        logits = logits / p.temperature
+    if p.top_k and p.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, p.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if p.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        # drop a token when the tokens ranked above it already hold top_p of the mass (the first always stays)
+        drop_sorted = (probs.cumsum(-1) - probs) >= p.top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def sample_tokens(logits: torch.Tensor, p: SamplingParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, V) processed logits -> (tokens (N,), their log-probabilities (N,)). Sampling is the exponential
+    race argmax(prob / E), E ~ Exp(1) i.i.d., which draws each token with its probability."""
+    logp = torch.log_softmax(logits, -1)
+    if p.do_sample:
+        race = logp - torch.empty_like(logp).exponential_().log()
+        tok = race.argmax(-1)
+    else:
+        tok = logits.argmax(-1)
+    return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
+
+
+@torch.no_grad()
+def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_token_id: int,
+           pad_token_id: int, params: SamplingParams, num_return_sequences: int = 1, sync=None) -> dict:
+    """Left-padded prompts (B, L) -> ``tokens`` (B·n, C) (pad after EOS), ``logprobs`` (B·n, C) of each
+    sampled token under the sampling distribution (0 after EOS), ``lengths`` (B·n,) tokens up to and
+    including EOS. Rows are grouped per prompt (prompt i's samples are rows i·n … i·n + n − 1).
+    ``sync(flag: bool) -> bool``: any-rank reduction for sharded models (see module doc)."""
+    from transformers import DynamicCache
+
+    B, L = input_ids.shape
+    n = int(num_return_sequences)
+    dev = input_ids.device
+    att = attention_mask.to(dev).long()
+    pos = (att.cumsum(1) - 1).clamp_min(0)
+    cache = DynamicCache()
+    out = model(input_ids=input_ids, attention_mask=att, position_ids=pos, cache=cache, use_cache=True,
+                logits_to_keep=1)  # the cache is filled in place
+    logits = out.logits[:, -1]
+    if n > 1:  # one prefill per prompt, its cache shared by the prompt's samples
+        cache.batch_repeat_interleave(n)
+        logits = logits.repeat_interleave(n, 0)
+        att = att.repeat_interleave(n, 0)
+        pos = pos.repeat_interleave(n, 0)
+    N = B * n
+    next_pos = pos[:, -1] + 1
+    tokens = torch.full((N, max_new_tokens), pad_token_id, dtype=torch.long, device=dev)
+    logps = torch.zeros((N, max_new_tokens), dtype=torch.float32, device=dev)
+    done = torch.zeros(N, dtype=torch.bool, device=dev)
+    lengths = torch.full((N,), max_new_tokens, dtype=torch.long, device=dev)
+    ones = torch.ones((N, 1), dtype=att.dtype, device=dev)
+    for t in range(max_new_tokens):
+        tok, lp = sample_tokens(process_logits(logits, params), params)
+        tok = torch.where(done, torch.full_like(tok, pad_token_id), tok)
+        tokens[:, t] = tok
+        logps[:, t] = lp.masked_fill(done, 0.0)
+        newly = (tok == eos_token_id) & ~done
+        lengths = torch.where(newly, torch.full_like(lengths, t + 1), lengths)
+        done = done | newly
+        unfinished = not bool(done.all())
+        if sync is not None:
+            unfinished = sync(unfinished)
+        if not unfinished or t + 1 == max_new_tokens:
+            tokens, logps = tokens[:, :t + 1], logps[:, :t + 1]
+            break
+        att = torch.cat([att, ones], 1)
+        out = model(input_ids=tok[:, None], attention_mask=att, position_ids=next_pos[:, None],
+                    cache=cache, use_cache=True)
+        logits = out.logits[:, -1]
+        next_pos = next_pos + 1
+    return {"tokens": tokens, "logprobs": logps, "lengths": lengths}

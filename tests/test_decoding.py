@@ -1,0 +1,87 @@
+"""The decode loop (models/decoding.py): same greedy tokens as Hugging Face generate, a prompt's cache shared
+by its samples, sampled tokens drawn from exactly logits / T with top-k / top-p, and their log-probs."""
+import pytest
+import torch
+
+from models.decoding import SamplingParams, decode, process_logits, sample_tokens
+
+
+@pytest.fixture(scope="module")
+def lm(tmp_path_factory):
+    from conftest import build_tiny_lm_assets
+    from models.mllm import MLLMConfig, MotionLLM
+    _, bb = build_tiny_lm_assets(tmp_path_factory.mktemp("dec"), num_motions=8, pretrain_steps=30)
+    torch.manual_seed(0)
+    m = MotionLLM(MLLMConfig(llm_backbone=str(bb), nb_code=16, lora_r={"t2m": 4, "m2t": 4},
+                             lora_alpha={"t2m": 8, "m2t": 8}, lora_dropout=0.0), device="cpu", dtype="fp32")
+    m.set_task("t2m")
+    m.model.eval()
+    return m
+
+
+def _prompts(m, caps):
+    from models.prompts import encode_prompt
+    ps = [encode_prompt(m.tokenizer, "t2m", c) for c in caps]
+    L = max(map(len, ps))
+    ids = torch.full((len(ps), L), m.tokenizer.pad_token_id)
+    att = torch.zeros((len(ps), L), dtype=torch.long)
+    for i, p in enumerate(ps):
+        ids[i, L - len(p):] = torch.tensor(p)
+        att[i, L - len(p):] = 1
+    return ids, att
+
+
+CAPS = ["a person walks forward.", "a man jumps twice and then sits down on the floor."]
+
+
+def test_greedy_matches_hf_generate_and_shares_the_prompt_cache(lm):
+    ids, att = _prompts(lm, CAPS)
+    eos, pad = lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id
+    hf = lm.model.generate(input_ids=ids, attention_mask=att, do_sample=False, max_new_tokens=20,
+                           eos_token_id=eos, pad_token_id=pad)[:, ids.shape[1]:]
+    mine = decode(lm.model, ids, att, 20, eos, pad, SamplingParams(False))
+    C = mine["tokens"].shape[1]
+    assert torch.equal(hf[:, :C], mine["tokens"])
+    # three samples per prompt from one prefill: greedy rows are copies of their prompt's row
+    rep = decode(lm.model, ids, att, 20, eos, pad, SamplingParams(False), num_return_sequences=3)
+    assert torch.equal(rep["tokens"], mine["tokens"].repeat_interleave(3, 0))
+
+
+def test_sampled_log_probs_are_those_of_the_sampling_distribution(lm):
+    """Tokens sampled at T = 0.7 with top-k / top-p: their log-probs equal log_softmax(filtered logits / 0.7)
+    of a teacher-forced forward of the same model, and no token outside the top-k is ever drawn."""
+    ids, att = _prompts(lm, CAPS)
+    eos, pad = lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id
+    params = SamplingParams(True, 0.7, top_k=20, top_p=0.9)
+    torch.manual_seed(1)
+    out = decode(lm.model, ids, att, 12, eos, pad, params, num_return_sequences=4)
+    toks, lps = out["tokens"], out["logprobs"]
+    full = torch.cat([ids.repeat_interleave(4, 0), toks], 1)
+    fatt = torch.cat([att.repeat_interleave(4, 0), torch.ones_like(toks)], 1)  # causal: later tokens do not matter
+    # teacher forcing with the same positions as decoding (left padding)
+    pos = (fatt.cumsum(1) - 1).clamp_min(0)
+    with torch.no_grad():
+        logits = lm.model(input_ids=full, attention_mask=fatt, position_ids=pos).logits[:, ids.shape[1] - 1:-1]
+    for t in range(toks.shape[1]):
+        live = ~(toks[:, :t] == eos).any(1)  # rows still decoding at step t
+        if not live.any():
+            break
+        z = process_logits(logits[live, t], params)
+        want = torch.log_softmax(z, -1).gather(-1, toks[live, t, None]).squeeze(-1)
+        torch.testing.assert_close(lps[live, t], want, atol=2e-4, rtol=1e-4)
+        top = torch.topk(logits[live, t], 20, -1).indices
+        assert (top == toks[live, t, None]).any(1).all()
+
+
+def test_exponential_race_draws_each_token_with_its_probability():
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(20000, 1)
+    tok, lp = sample_tokens(logits, SamplingParams(True, 1.0))
+    freq = torch.bincount(tok, minlength=4).float() / len(tok)
+    torch.testing.assert_close(freq, torch.tensor([0.5, 0.3, 0.15, 0.05]), atol=0.015, rtol=0)
+    torch.testing.assert_close(lp.exp(), torch.tensor([0.5, 0.3, 0.15, 0.05])[tok])
+    # top-p keeps the smallest set holding p of the mass (0.5 + 0.3 >= 0.8): the last two never drawn
+    z = process_logits(logits[:1], SamplingParams(True, 1.0, top_p=0.8))
+    assert torch.isinf(z[0, 2:]).all() and torch.isfinite(z[0, :2]).all()
+    with pytest.raises(ValueError, match="temperature"):
+        SamplingParams(True, 0.0)
