@@ -132,24 +132,69 @@ def policy_loss(logp, old_logp, ref_logp, adv, mask, clip_eps: float, kl_coef: f
     return loss, stats
 
 
+def _logprobs_of(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """log softmax at the target tokens only, fused (no (N, C, V) log-prob tensor, a cheap backward)."""
+    return -torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
+                                              reduction="none").view(target.shape)
+
+
+def _full_logprobs(module, ids, att, prompt_len: int) -> torch.Tensor:
+    C = ids.shape[1] - prompt_len
+    pos = (att.cumsum(1) - 1).clamp_min(0)  # consistent with generation under left padding
+    logits = module(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=False,
+                    logits_to_keep=C + 1).logits[:, :-1]
+    return _logprobs_of(logits, ids[:, prompt_len:])
+
+
+def _shared_prompt_logprobs(module, ids, att, prompt_len: int, group: int) -> torch.Tensor:
+    """The same log-probs with each prompt run once for its ``group`` consecutive rows: a forward over the
+    B distinct prompts fills a KV cache (with its autograd history), repeated for the rows, then one forward
+    over the completions reads it. Gradients reach the prompt positions through the cache."""
+    from transformers import DynamicCache
+    P = prompt_len
+    p_ids, p_att = ids[::group, :P], att[::group, :P]
+    cache = DynamicCache()
+    first = module(input_ids=p_ids, attention_mask=p_att, position_ids=(p_att.cumsum(1) - 1).clamp_min(0),
+                   cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1:]
+    cache.batch_repeat_interleave(group)
+    logits = first.repeat_interleave(group, 0)  # predicts the first completion token
+    if ids.shape[1] - P > 1:  # the completion tokens but the last predict the rest
+        pos = (att.cumsum(1) - 1).clamp_min(0)
+        rest = module(input_ids=ids[:, P:-1], attention_mask=att[:, :-1], position_ids=pos[:, P:-1], cache=cache,
+                      use_cache=True).logits
+        logits = torch.cat([logits, rest], 1)
+    return _logprobs_of(logits, ids[:, P:])
+
+
+def _groups_share_prompts(ids, prompt_len: int, group: int) -> bool:
+    n = ids.shape[0]
+    if group <= 1 or n % group:
+        return False
+    p = ids[:, :prompt_len].view(n // group, group, prompt_len)
+    return bool((p == p[:, :1]).all())
+
+
 def token_logprobs(mllm, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int,
-                   micro_batch_size: int = 16) -> torch.Tensor:
-    """log π(token) of the completion tokens, (N, C); only the completion logits are materialised."""
-    C = input_ids.shape[1] - prompt_len
+                   micro_batch_size: int = 16, group_size: int = 1) -> torch.Tensor:
+    """log π(token) of the completion tokens, (N, C); only the completion logits are materialised.
+
+    ``group_size`` G: rows come in groups of G sharing one prompt (a GRPO rollout); when the micro-batches
+    hold whole groups, each prompt is run once per group (:func:`_shared_prompt_logprobs`) — not under DDP
+    (one forward per backward) nor with gradient checkpointing (no cache while recomputing)."""
     grad = torch.is_grad_enabled()
     module = mllm.forward_module if grad else mllm.model  # DDP only where gradients flow
+    gc = getattr(mllm.model, "is_gradient_checkpointing", False)
+    share = (group_size > 1 and micro_batch_size % group_size == 0 and not gc
+             and (not grad or module is mllm.model) and _groups_share_prompts(input_ids, prompt_len, group_size))
     outs = []
     with contextlib.nullcontext() if grad else mllm.inference_weights():  # no grad: adapter folded in
         for s in range(0, input_ids.shape[0], micro_batch_size):
             ids = input_ids[s:s + micro_batch_size].to(mllm.device)
             att = attention_mask[s:s + micro_batch_size].to(mllm.device)
-            pos = (att.cumsum(1) - 1).clamp_min(0)  # consistent with generation under left padding
-            logits = module(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=False,
-                            logits_to_keep=C + 1).logits[:, :-1].float()
-            target = ids[:, prompt_len:]
-            # log softmax at the sampled token only: its logit minus the log-partition (no (N, C, V) output)
-            lp = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)
-            outs.append(lp)
+            if share:
+                outs.append(_shared_prompt_logprobs(module, ids, att, prompt_len, group_size))
+            else:
+                outs.append(_full_logprobs(module, ids, att, prompt_len))
     return torch.cat(outs)
 
 
@@ -216,11 +261,13 @@ class GRPOTrainer:
         m, cfg = self.m, self.cfg
         ro.old_logp = None
         if cfg.inner_epochs > 1:
-            ro.old_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, cfg.micro_batch_size)
+            ro.old_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, cfg.micro_batch_size,
+                                         cfg.group_size)
         ro.ref_logp = None
         if cfg.kl_coef != 0:
             with m.using_adapter(m.reference_name(m.active)):
-                ro.ref_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, cfg.micro_batch_size)
+                ro.ref_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, cfg.micro_batch_size,
+                                             cfg.group_size)
 
     def com_rollouts(self, task: str, prompts: list) -> list:
         """``com_rounds`` rounds of G samples per prompt (one batched generate call each); from round 2
@@ -279,7 +326,7 @@ class GRPOTrainer:
                     # forward and backward inside no_sync: DDP decides at forward time whether to reduce
                     with self.dist.no_sync(m.forward_module, skip=i_back < n_back):
                         logp = token_logprobs(m, ro.input_ids[sl], ro.attention_mask[sl], ro.prompt_len,
-                                              cfg.micro_batch_size)
+                                              cfg.micro_batch_size, cfg.group_size)
                         old = logp.detach() if ro.old_logp is None else ro.old_logp[sl].to(logp.device)
                         ref = logp.detach() if ro.ref_logp is None else ro.ref_logp[sl].to(logp.device)
                         loss, st = policy_loss(logp, old, ref, a_r[sl].to(logp.device),

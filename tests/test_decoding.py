@@ -73,15 +73,59 @@ def test_sampled_log_probs_are_those_of_the_sampling_distribution(lm):
         assert (top == toks[live, t, None]).any(1).all()
 
 
-def test_exponential_race_draws_each_token_with_its_probability():
+def test_sampling_draws_each_token_with_its_probability():
     torch.manual_seed(0)
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(20000, 1)
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05, 0.0]])).repeat(20000, 1)  # the last: filtered
     tok, lp = sample_tokens(logits, SamplingParams(True, 1.0))
-    freq = torch.bincount(tok, minlength=4).float() / len(tok)
-    torch.testing.assert_close(freq, torch.tensor([0.5, 0.3, 0.15, 0.05]), atol=0.015, rtol=0)
-    torch.testing.assert_close(lp.exp(), torch.tensor([0.5, 0.3, 0.15, 0.05])[tok])
+    freq = torch.bincount(tok, minlength=5).float() / len(tok)
+    torch.testing.assert_close(freq, torch.tensor([0.5, 0.3, 0.15, 0.05, 0.0]), atol=0.015, rtol=0)
+    assert (tok != 4).all()
+    torch.testing.assert_close(lp.exp(), torch.tensor([0.5, 0.3, 0.15, 0.05, 0.0])[tok])
     # top-p keeps the smallest set holding p of the mass (0.5 + 0.3 >= 0.8): the last two never drawn
-    z = process_logits(logits[:1], SamplingParams(True, 1.0, top_p=0.8))
+    z = process_logits(logits[:1, :4], SamplingParams(True, 1.0, top_p=0.8))
     assert torch.isinf(z[0, 2:]).all() and torch.isfinite(z[0, :2]).all()
     with pytest.raises(ValueError, match="temperature"):
         SamplingParams(True, 0.0)
+
+
+def test_grpo_log_probs_run_each_prompt_once_per_group_with_the_same_values_and_gradients(lm, monkeypatch):
+    """token_logprobs with group_size G (prompt forward once, its KV cache repeated for the G rows) equals the
+    full forward of every row, for the log-probs and for the gradients of the trainable weights."""
+    import rl.grpo
+    from rl.grpo import token_logprobs
+    shared_calls = []
+    real_shared = rl.grpo._shared_prompt_logprobs
+    monkeypatch.setattr(rl.grpo, "_shared_prompt_logprobs",
+                        lambda *a, **k: shared_calls.append(1) or real_shared(*a, **k))
+    torch.manual_seed(2)
+    g = lm.generate("t2m", captions=CAPS, num_return_sequences=3, do_sample=True, max_new_tokens=10,
+                    return_full=True)
+    seq, P = g["sequences"], g["prompt_len"]
+    comp = seq[:, P:]
+    att = torch.cat([g["prompt_mask"].repeat_interleave(3, 0), torch.ones_like(comp)], 1)
+    params = [p for p in lm.trainable_parameters()]
+
+    def run(group):
+        for p in params:
+            p.grad = None
+        lp = token_logprobs(lm, seq, att, P, micro_batch_size=6, group_size=group)
+        lp.sum().backward()
+        return lp.detach(), [p.grad.clone() for p in params if p.grad is not None]
+    full, g_full = run(1)
+    assert not shared_calls
+    shared, g_shared = run(3)
+    assert shared_calls == [1]  # one micro-batch of two whole groups, each prompt run once
+    torch.testing.assert_close(shared, full, atol=1e-5, rtol=1e-5)
+    assert len(g_full) == len(g_shared) > 0
+    for a, b in zip(g_full, g_shared):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+    # rows of a micro-batch that do not hold whole groups fall back to the full forward (same values)
+    with torch.no_grad():
+        odd = token_logprobs(lm, seq, att, P, micro_batch_size=4, group_size=3)
+    torch.testing.assert_close(odd, full, atol=1e-5, rtol=1e-5)
+    # the sampling log-probs the decode loop returns (T = 1, no filtering) are the policy's log-probs
+    # (up to the folded-adapter rounding)
+    live = torch.ones_like(comp, dtype=torch.bool)
+    eos = lm.tokenizer.eos_token_id
+    live[:, 1:] = ~((comp == eos).cumsum(1)[:, :-1] > 0)
+    torch.testing.assert_close(g["sample_logprobs"][live], full[live], atol=1e-4, rtol=1e-4)
