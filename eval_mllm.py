@@ -54,12 +54,14 @@ class Generator:
         a = self.args
         t0 = time.time()
         out = []
-        for s in range(0, len(inputs), a.gen_batch_size):
+        step = max(1, a.gen_batch_size // n) if a.use_com else a.gen_batch_size  # CoM: chunk x n rows per call
+        for s in range(0, len(inputs), step):
             adapt_threads()
-            chunk = inputs[s:s + a.gen_batch_size]
-            if a.use_com and n == 1:
+            chunk = inputs[s:s + step]
+            if a.use_com:  # n > 1 (multimodality): n independent Chain-of-Motion picks per input
                 from models.com import chain_of_motion
-                best, _ = chain_of_motion(self.m, task, chunk, self.scorer, a.com_candidates, a.com_refine_steps,
+                rep = [x for x in chunk for _ in range(n)]
+                best, _ = chain_of_motion(self.m, task, rep, self.scorer, a.com_candidates, a.com_refine_steps,
                                           a.temperature, a.top_p, a.max_new_tokens)
                 out += best
             else:
@@ -67,7 +69,8 @@ class Generator:
                 out += self.m.generate(task, captions=chunk if task == "t2m" else None,
                                        motion_codes=chunk if task == "m2t" else None, num_return_sequences=n,
                                        do_sample=do_sample, temperature=a.temperature, top_p=a.top_p,
-                                       max_new_tokens=a.max_new_tokens)
+                                       top_k=a.top_k, max_new_tokens=a.max_new_tokens,
+                                       num_beams=1 if do_sample else a.num_beams)
         self.seconds += time.time() - t0
         self.samples += len(inputs) * n
         for o in out:
@@ -179,9 +182,17 @@ def eval_m2t(args, mllm, wrapper, wv, vq, gen: Generator) -> dict:
 
 
 # ---------------------------------------------------------------------------- report
+def decoding_name(args) -> str:
+    if args.use_com:
+        return f"Chain-of-Motion sampling (T={args.temperature}, top-p {args.top_p})"
+    if args.do_sample:
+        return f"sampling (T={args.temperature}, top-p {args.top_p}" + (f", top-k {args.top_k})" if args.top_k else ")")
+    return f"beam search ({args.num_beams} beams)" if args.num_beams > 1 else "greedy"
+
+
 def markdown(task: str, res: dict, meta: dict) -> str:
     lines = [f"# MotionLLM {task} evaluation", "", f"checkpoint `{meta['checkpoint']}`, split `{meta['split']}`, "
-             f"{meta['device']}, CoM: {meta['com']}", ""]
+             f"{meta['device']}, decoding: {meta.get('decoding', '?')}, CoM: {meta['com']}", ""]
     if task == "t2m":
         cols = ["R_precision_top1", "R_precision_top2", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality"]
         rows = [[name] + [format_mean_ci(block[c]["mean"], block[c]["ci"]) if c in block else "–" for c in cols]
@@ -211,9 +222,12 @@ def markdown(task: str, res: dict, meta: dict) -> str:
                      "4-frame rest motion when there are none; m2t scores the answer text, never the reasoning)")
     ev = meta.get("evaluator")
     if isinstance(ev, dict):
-        lines.append(f"evaluator (judge): `{ev['opt']}`, weights sha256 {ev['weights_sha256'][:16]}…")
+        lines.append(f"evaluator (judge): `{ev['opt']}`, sha256 {ev['sha256'][:12]} (weights {ev['weights_sha256'][:12]})")
     if meta.get("com_scorer"):
-        lines.append(f"CoM scorer: {meta['com_scorer']}")
+        lines.append(f"CoM scorer (critic): {meta['com_scorer']}")
+    if meta.get("judge_as_critic"):
+        lines.append("WARNING: the CoM critic is the judge (--allow-judge-as-critic): these numbers grade their own "
+                     "selection")
     return "\n".join(lines) + "\n"
 
 
@@ -246,6 +260,10 @@ def main(argv=None):
     wrapper = EvaluatorWrapper(args.evaluator_dir, device)
     wv = WordVectorizer(args.glove_dir)
     vq = load_vq_with_stats(args.vq_ckpt, device)
+    scorer, scorer_name = None, None
+    if args.use_com:  # its critic is checked against the judge before the model loads
+        from rewards.callbacks import build_com_scorer
+        scorer, scorer_name = build_com_scorer(args, args.eval_task, vq, device, judge=args.evaluator_dir)
     mllm = MotionLLM.from_checkpoint(args.eval_ckpt, device=device, llm_backbone=args.llm_backbone,
                                      dtype=args.dtype)
     if args.gen_engine == "vllm":
@@ -254,17 +272,16 @@ def main(argv=None):
                                    gpu_memory_utilization=args.vllm_gpu_memory_utilization))
     if vq[0].nb_code != mllm.cfg.nb_code:
         raise SystemExit(f"--vq-ckpt has {vq[0].nb_code} codes but the checkpoint uses {mllm.cfg.nb_code}")
-    scorer, scorer_name = None, None
-    if args.use_com:
-        from rewards.callbacks import build_com_scorer
-        scorer, scorer_name = build_com_scorer(args, args.eval_task, vq, device, fallback_evaluator=args.evaluator_dir)
     gen = Generator(mllm, args, scorer)
     t0 = time.time()
     res = (eval_t2m if args.eval_task == "t2m" else eval_m2t)(args, mllm, wrapper, wv, vq, gen)
     meta = {"checkpoint": args.eval_ckpt, "split": args.split, "engine": args.gen_engine, "device": str(device) + (
         f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "com": f"K={args.com_candidates}, T={args.com_refine_steps}" if args.use_com else "off",
+        "decoding": decoding_name(args),
         "com_scorer": f"{scorer_name} (never sees the reference)" if args.use_com else None,
+        "critic": scorer.critic["critic"] if args.use_com else None,
+        "judge_as_critic": bool(scorer.critic["judge_as_critic"]) if args.use_com else False,
         "evaluator": {"given": str(args.evaluator_dir), **wrapper.fingerprint}, "failures": gen.failures,
         "failure_kinds": gen.failure_kinds, "samples": gen.samples,
         "seconds_per_sample": gen.seconds / max(gen.samples, 1), "wall_seconds": round(time.time() - t0, 1),

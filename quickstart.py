@@ -26,25 +26,121 @@ def first_caption(path: Path) -> str:
     return path.read_text().split("\n", 1)[0].split("#", 1)[0]
 
 
+def weight_flags(spec: str) -> list:
+    """'align=1.0,phys=0.5' -> ['--reward-align-weight', '1.0', '--reward-phys-weight', '0.5']."""
+    out = []
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        name, _, value = item.partition("=")
+        if name not in ("format", "sem", "coh", "phys", "align") or not value:
+            raise SystemExit(f"--rl-t2m-weights: bad entry {item!r} (name=value, names format/sem/coh/phys/align)")
+        out += [f"--reward-{name}-weight", str(float(value))]
+    return out
+
+
+def summary(exp: Path) -> str:
+    """The results of the quickstart as two tables (t2m, m2t): SFT, +RLVR, +RLVR+CoM, every number from the
+    judge; the judge and the critic named with their checksums."""
+    from utils.metrics import format_mean_ci
+    from utils.tables import markdown_table
+
+    def load(run, name):
+        f = exp / run / name
+        return json.loads(f.read_text()) if f.is_file() else None
+    out = []
+    rows_t = [("SFT", load("eval_sft", "eval_t2m.json")), ("+ RLVR", load("eval_rlvr", "eval_t2m.json")),
+              ("+ RLVR + CoM", load("eval_rlvr", "eval_t2m_com.json"))]
+    cols = ["R_precision_top1", "R_precision_top2", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality"]
+    table, meta = [], None
+    for name, r in rows_t:
+        if r is None:
+            continue
+        meta = meta or r["meta"]
+        if not table:
+            real = r["results"]["real_motion"]
+            table.append(["real motion"] + [format_mean_ci(real[c]["mean"], real[c]["ci"]) if c in real else "–"
+                                            for c in cols] + ["", ""])
+        g = r["results"]["generated"]
+        n = f"{r['results']['items']} items × {r['meta']['replications']}"
+        table.append([name] + [format_mean_ci(g[c]["mean"], g[c]["ci"]) if c in g else "–" for c in cols]
+                     + [f"{r['meta']['failures']}/{r['meta']['samples']}", n])
+    if table:
+        out += ["## text -> motion (synthetic test split; mean ± 95% CI over replications)", "",
+                markdown_table(["", "top-1", "top-2", "top-3", "FID", "MM-Dist", "Diversity", "MModality",
+                                "failed", "items × reps"], table)]
+    rows_m = [("SFT", load("eval_sft", "eval_m2t.json")), ("+ RLVR", load("eval_rlvr", "eval_m2t.json")),
+              ("+ RLVR + CoM", load("eval_rlvr", "eval_m2t_com.json"))]
+    table = []
+    for name, r in rows_m:
+        if r is None:
+            continue
+        meta = meta or r["meta"]
+        res = r["results"]
+        mt, nl = res.get("matching", {}), res["nlg"]
+        if not table and res.get("matching_real"):
+            rm = res["matching_real"]
+            table.append(["real captions"] + [f"{rm[k]:.3f}" for k in ("R_precision_top1", "R_precision_top3",
+                                                                          "MM_Dist")] + ["–"] * 5 + ["", ""])
+        table.append([name] + [f"{mt[k]:.3f}" if k in mt else "–" for k in ("R_precision_top1", "R_precision_top3",
+                                                                              "MM_Dist")]
+                     + [f"{100 * nl[k]:.1f}" if nl.get(k) is not None else "–"
+                        for k in ("bleu_1", "bleu_4", "rouge_l", "cider", "bertscore_f1")]
+                     + [f"{r['meta']['failures']}/{r['meta']['samples']}", str(res["items"])])
+    if table:
+        out += ["", "## motion -> text (synthetic test split, greedy; CoM ranks by the critic, never the reference)", "",
+                markdown_table(["", "R@1", "R@3", "MM-Dist", "BLEU@1", "BLEU@4", "ROUGE-L", "CIDEr", "BERTScore",
+                                "failed", "items"], table)]
+    if meta:
+        from rewards.critic import describe
+        crit = next((r["meta"].get("critic") for _, r in rows_t + rows_m if r and r["meta"].get("critic")), None)
+        out += ["", f"judge (every number above): {describe(meta['evaluator'])}; critic (rewards and CoM ranking): "
+                f"{describe(crit)}"]
+    return "\n".join(out) + "\n"
+
+
 def stages(args):
-    """The embedded default, stage by stage; each command is what a GPU user would run by hand."""
+    """The embedded default, stage by stage; each command is what a GPU user would run by hand.
+
+    Two evaluators: the *judge* computes every reported metric; the *critic* (another seed, trained and
+    selected on the train split only) is the one inside the consistency reward and the Chain-of-Motion
+    scorer. The judge is never used in training or selection."""
     data = Path(args.data_root) / "synthetic_h3d"
     exp = Path(args.out_dir)
     py = sys.executable
     vq = exp / "vq_synthetic" / "net_last.pth"
     cot = exp / "cot_synthetic"
     backbone = exp / "tiny_backbone"
-    evaluator = exp / "evaluator_synthetic"
+    judge = exp / "evaluator_synthetic" / "t2m" / "text_mot_match"
+    critic = exp / "evaluator_critic" / "t2m" / "text_mot_match"
     sample = "000000"
     lora = ["--lora-r-t2m", "16", "--lora-alpha-t2m", "32", "--lora-r-m2t", "16", "--lora-alpha-m2t", "32"]
-    rl_ckpt = exp / "morl_rlvr_t2m" / "motionllm_rlvr_epoch_0.pth"
-    eval_base = ["--vq-ckpt", str(vq), "--data-root", str(data),
-                 "--evaluator-dir", str(evaluator / "t2m" / "text_mot_match"), "--glove-dir", str(data / "glove"),
-                 "--max-new-tokens", "160"]
-    eval_common = ["--eval-ckpt", str(rl_ckpt), *eval_base]
+    sft_t2m = exp / "morl_sft_t2m" / "motionllm_t2m_best.pth"
+    sft_m2t = exp / "morl_sft_m2t" / "motionllm_m2t_best.pth"
+    rl_t2m = exp / "morl_rlvr_t2m" / f"motionllm_rlvr_epoch_{args.rl_epochs - 1}.pth"
+    rl_m2t = exp / "morl_rlvr_m2t" / f"motionllm_rlvr_epoch_{args.rl_epochs - 1}.pth"
+    eval_base = ["--vq-ckpt", str(vq), "--data-root", str(data), "--evaluator-dir", str(judge),
+                 "--glove-dir", str(data / "glove"), "--max-new-tokens", "160"]
+    com = ["--use-com", "--com-candidates", str(args.com_candidates), "--com-refine-steps", "2",
+           "--com-evaluator-dir", str(critic), "--reward-glove-path", str(data / "glove"), "--nli-model-name", "none"]
     sft_common = ["--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning", "--overwrite",
                   "--batch-size", "16", "--max-motion-len", "200", *lora]
-    sft_ckpt = exp / "morl_sft_t2m" / "motionllm_t2m_best.pth"
+    rl_common = ["--train-stage", "rlvr", "--cot-train-jsonl", "--out-dir", str(exp), "--llm-backbone", str(backbone),
+                 "--vq-ckpt", str(vq), "--use-reasoning", "--rl-epochs", str(args.rl_epochs),
+                 "--rl-batch-size", "4", "--rl-group-size", "8", "--rl-max-new-tokens", "160",
+                 "--reward-dataset-opt-path", str(critic), "--judge-evaluator-dir", str(judge),
+                 "--reward-glove-path", str(data / "glove"), "--nli-model-name", "none", "--overwrite"]
+
+    def rl(task, ref, extra):
+        c = list(rl_common)
+        c[c.index("--cot-train-jsonl") + 1:c.index("--cot-train-jsonl") + 1] = [str(cot / f"{task}_train.jsonl")]
+        return [py, "train_mllm.py", "--training-task", task, "--exp-name", f"morl_rlvr_{task}",
+                "--rl-reference-ckpt", str(ref), *c, *extra]
+
+    def ev(name, task, ckpt, out, extra=()):
+        return {"name": name, "output": exp / out / f"eval_{task}{'_com' if '--use-com' in extra else ''}.json",
+                "cmd": [py, "eval_mllm.py", "--eval-task", task, "--eval-ckpt", str(ckpt), *eval_base,
+                        "--out-dir", str(exp), "--exp-name", out, *extra]}
+
+    t2m_reps = ["--replications", str(args.eval_replications)]
     return [
         {"name": "synthetic dataset", "output": data / "Mean.npy",
          "cmd": [py, "prepare/make_synthetic_dataset.py", "--out", str(data), "--num-motions", str(args.num_motions),
@@ -57,45 +153,42 @@ def stages(args):
                  "--width", "128", "--code-dim", "128", "--output-emb-width", "128", "--nb-code", "512",
                  "--batch-size", "64", "--total-iter", str(args.vq_iters), "--warm-up-iter", "200",
                  "--lr-scheduler", str(int(args.vq_iters * 0.8)), "--eval-iter", "1000", "--overwrite"]},
-        {"name": "evaluator", "output": evaluator / "t2m" / "text_mot_match" / "model" / "finest.tar",
+        {"name": "evaluator (judge)", "output": judge / "model" / "finest.tar",
          "cmd": [py, "train_evaluator.py", "--data-root", str(data), "--glove-dir", str(data / "glove"),
-                 "--checkpoints-dir", str(evaluator), "--small", "--movement-iters", "1000", "--movement-lr", "1e-3",
-                 "--max-epoch", str(args.evaluator_epochs), "--lr", "1e-3", "--overwrite"]},
+                 "--checkpoints-dir", str(exp / "evaluator_synthetic"), "--small", "--movement-iters", "1000",
+                 "--movement-lr", "1e-3", "--max-epoch", str(args.evaluator_epochs), "--lr", "1e-3", "--overwrite"]},
+        {"name": "evaluator (critic)", "output": critic / "model" / "finest.tar",
+         "cmd": [py, "train_evaluator.py", "--data-root", str(data), "--glove-dir", str(data / "glove"),
+                 "--checkpoints-dir", str(exp / "evaluator_critic"), "--small", "--movement-iters", "1000",
+                 "--movement-lr", "1e-3", "--max-epoch", str(args.evaluator_epochs), "--lr", "1e-3", "--overwrite",
+                 "--seed", str(args.seed + 1), "--val-split", "train", "--eval-split", "train"]},
         {"name": "CoT data", "output": cot / "m2t_val.jsonl",
          "cmd": [py, "prepare/build_cot.py", "--vq-ckpt", str(vq), "--data-root", str(data), "--out-dir", str(cot),
                  "--split", "train", "val", "--captions-per-item", "2", "--reasoner", "template"]},
-        {"name": "SFT t2m", "output": exp / "morl_sft_t2m" / "motionllm_t2m_best.pth",
+        {"name": "SFT t2m", "output": sft_t2m,
          "cmd": [py, "train_mllm.py", "--train-stage", "sft", "--training-task", "t2m",
                  "--cot-train-jsonl", str(cot / "t2m_train.jsonl"), "--cot-val-jsonl", str(cot / "t2m_val.jsonl"),
                  "--exp-name", "morl_sft_t2m", "--out-dir", str(exp), "--epochs", str(args.sft_t2m_epochs),
                  "--learning-rate", "2e-3", *sft_common]},
-        {"name": "SFT m2t", "output": exp / "morl_sft_m2t" / "motionllm_m2t_best.pth",
+        {"name": "SFT m2t", "output": sft_m2t,
          "cmd": [py, "train_mllm.py", "--train-stage", "sft", "--training-task", "m2t",
                  "--cot-train-jsonl", str(cot / "m2t_train.jsonl"), "--cot-val-jsonl", str(cot / "m2t_val.jsonl"),
-                 "--exp-name", "morl_sft_m2t", "--out-dir", str(exp),
-                 "--init-ckpt", str(exp / "morl_sft_t2m" / "motionllm_t2m_best.pth"),
+                 "--exp-name", "morl_sft_m2t", "--out-dir", str(exp), "--init-ckpt", str(sft_t2m),
                  "--epochs", str(args.sft_m2t_epochs), "--learning-rate", "3e-3", *sft_common]},
-        {"name": "RLVR t2m", "output": exp / "morl_rlvr_t2m" / "motionllm_rlvr_epoch_0.pth",
-         "cmd": [py, "train_mllm.py", "--train-stage", "rlvr", "--training-task", "t2m",
-                 "--cot-train-jsonl", str(cot / "t2m_train.jsonl"), "--exp-name", "morl_rlvr_t2m", "--out-dir", str(exp),
-                 "--rl-reference-ckpt", str(exp / "morl_sft_m2t" / "motionllm_m2t_best.pth"),
-                 "--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning", "--rl-epochs", "1",
-                 "--rl-max-prompts", str(args.rl_prompts), "--rl-batch-size", "4", "--rl-group-size", "8",
-                 "--rl-max-new-tokens", "160", "--learning-rate", str(args.rl_lr),
-                 "--reward-dataset-opt-path", str(evaluator / "t2m" / "text_mot_match"),
-                 "--reward-glove-path", str(data / "glove"), "--nli-model-name", "none", "--overwrite"]},
-        {"name": "eval t2m SFT", "output": exp / "morl_sft_t2m" / "eval_t2m.json",
-         "cmd": [py, "eval_mllm.py", "--eval-task", "t2m", "--eval-ckpt", str(sft_ckpt), *eval_base,
-                 "--replications", str(args.eval_replications), "--mm-num-samples", "0", "--greedy"]},
-        {"name": "eval t2m", "output": exp / "morl_rlvr_t2m" / "eval_t2m.json",
-         "cmd": [py, "eval_mllm.py", "--eval-task", "t2m", *eval_common, "--replications", str(args.eval_replications),
-                 "--mm-num-samples", "20", "--mm-num-repeats", "5", "--mm-num-times", "4", "--greedy"]},
-        {"name": "eval t2m CoM", "output": exp / "morl_rlvr_t2m" / "eval_t2m_com.json",
-         "cmd": [py, "eval_mllm.py", "--eval-task", "t2m", *eval_common, "--replications", "1", "--mm-num-samples", "0",
-                 "--use-com", "--com-candidates", "4", "--com-refine-steps", "2", "--max-items", "128",
-                 "--nli-model-name", "none"]},
-        {"name": "eval m2t", "output": exp / "morl_rlvr_t2m" / "eval_m2t.json",
-         "cmd": [py, "eval_mllm.py", "--eval-task", "m2t", *eval_common, "--greedy"]},
+        {"name": "RLVR t2m", "output": rl_t2m,
+         "cmd": rl("t2m", sft_m2t, ["--rl-max-prompts", str(args.rl_prompts), "--learning-rate", str(args.rl_lr),
+                                    "--rl-temperature", str(args.rl_temperature), *weight_flags(args.rl_t2m_weights)])},
+        {"name": "RLVR m2t", "output": rl_m2t,
+         "cmd": rl("m2t", rl_t2m, ["--rl-max-prompts", str(args.rl_prompts_m2t), "--learning-rate",
+                                   str(args.rl_lr_m2t), "--rl-temperature", str(args.rl_temperature)])},
+        ev("eval t2m SFT", "t2m", sft_t2m, "eval_sft", [*t2m_reps, "--mm-num-samples", "0", "--greedy"]),
+        ev("eval t2m RLVR", "t2m", rl_m2t, "eval_rlvr", [*t2m_reps, "--mm-num-samples", "20", "--mm-num-repeats", "5",
+                                                         "--mm-num-times", "4", "--greedy"]),
+        ev("eval t2m RLVR+CoM", "t2m", rl_m2t, "eval_rlvr",
+           ["--replications", "1", "--mm-num-samples", "0", "--max-items", str(args.com_items), *com]),
+        ev("eval m2t SFT", "m2t", sft_m2t, "eval_sft"),
+        ev("eval m2t RLVR", "m2t", rl_m2t, "eval_rlvr"),
+        ev("eval m2t RLVR+CoM", "m2t", rl_m2t, "eval_rlvr", ["--max-items", str(args.com_items), *com]),
         {"name": "render a sample", "output": exp / "quickstart" / f"{sample}.gif",
          "cmd": lambda: [py, "-m", "utils.plot_script", str(data / "new_joint_vecs" / f"{sample}.npy"),
                          str(exp / "quickstart" / f"{sample}.gif"), "--dataset", "t2m", "--title",
@@ -110,11 +203,18 @@ def main(argv=None):
     ap.add_argument("--num-motions", type=int, default=800)
     ap.add_argument("--vq-iters", type=int, default=3000)
     ap.add_argument("--evaluator-epochs", type=int, default=15)
-    ap.add_argument("--rl-prompts", type=int, default=64, help="prompts of the RLVR stage (one epoch)")
     ap.add_argument("--sft-t2m-epochs", type=int, default=8)
     ap.add_argument("--sft-m2t-epochs", type=int, default=4)
-    ap.add_argument("--rl-lr", type=float, default=1e-5,
-                    help="RLVR learning rate (at this scale larger steps cost greedy accuracy; see README)")
+    ap.add_argument("--rl-prompts", type=int, default=256, help="t2m RLVR prompts per epoch (4 per step)")
+    ap.add_argument("--rl-prompts-m2t", type=int, default=128, help="m2t RLVR prompts per epoch (4 per step)")
+    ap.add_argument("--rl-epochs", type=int, default=1)
+    ap.add_argument("--rl-lr", type=float, default=5e-5, help="t2m RLVR learning rate")
+    ap.add_argument("--rl-lr-m2t", type=float, default=2e-5, help="m2t RLVR learning rate")
+    ap.add_argument("--rl-temperature", type=float, default=0.7, help="rollout temperature")
+    ap.add_argument("--rl-t2m-weights", default="align=1.0,phys=0.5,format=0.2,coh=0.2",
+                    help="reward weights of the t2m RLVR stage (--reward-<name>-weight)")
+    ap.add_argument("--com-candidates", type=int, default=4, help="Chain-of-Motion K of the CoM rows (T = 2)")
+    ap.add_argument("--com-items", type=int, default=128, help="test items of the CoM rows")
     ap.add_argument("--eval-replications", type=int, default=3)
     ap.add_argument("--only", nargs="+", default=None, help="run only these stages (names as printed)")
     ap.add_argument("--seed", type=int, default=0)
@@ -156,11 +256,14 @@ def main(argv=None):
     from utils.tables import markdown_table
     print("\n" + markdown_table(["stage", "wall time (s)"],
                                 [[r["stage"], "skipped" if r["skipped"] else r["seconds"]] for r in report]))
-    for run, name in (("morl_sft_t2m", "eval_t2m.md"), ("morl_rlvr_t2m", "eval_t2m.md"),
-                      ("morl_rlvr_t2m", "eval_t2m_com.md"), ("morl_rlvr_t2m", "eval_m2t.md")):  # the results tables
-        md = Path(args.out_dir) / run / name
-        if md.is_file():
-            print("\n" + md.read_text())
+    text = summary(Path(args.out_dir))
+    (exp / "results.md").write_text(text)
+    print("\n" + text)
+    curves = [str(Path(args.out_dir) / r / "metrics.png") for r in ("morl_sft_t2m", "morl_sft_m2t", "morl_rlvr_t2m",
+                                                                     "morl_rlvr_m2t")
+              if (Path(args.out_dir) / r / "metrics.png").is_file()]
+    print(f"results: {exp / 'results.md'}; per-stage reports: {args.out_dir}/eval_*/eval_*.md; training curves "
+          f"(metrics.jsonl + PNG): {', '.join(curves) or 'none'}")
     return 0
 
 

@@ -4,6 +4,11 @@
     python train_evaluator.py --data-root dataset/HumanML3D --glove-dir glove --checkpoints-dir checkpoints
     python train_evaluator.py --data-root data/synthetic_h3d --glove-dir data/synthetic_h3d/glove \\
         --checkpoints-dir experiments/evaluator --small                     # the embedded default
+    python train_evaluator.py --data-root dataset/HumanML3D --glove-dir glove --checkpoints-dir checkpoints/critic \\
+        --seed 1 --val-split train --eval-split train                       # a critic for rewards and CoM
+
+The critic (the evaluator inside the consistency reward and the Chain-of-Motion scorer) must not be
+the judge that computes the metrics: another seed, trained and selected on the train split only.
 
 Two stages, as the original: (1) a movement autoencoder (conv encoder/decoder on random windows,
 L1 reconstruction + 0.001 sparsity + 0.001 smoothness on the latent) whose encoder is then
@@ -149,7 +154,7 @@ def main(argv=None):
     # every input read before the run folder is touched and before the movement autoencoder trains
     wv = WordVectorizer(args.glove_dir)
     mean, std = load_mean_std(args.data_root, dim=spec.feature_dim)
-    for split in ("train", "val"):
+    for split in sorted({"train", args.val_split}):
         if not (Path(args.data_root) / f"{split}.txt").is_file():
             raise SystemExit(f"--data-root {args.data_root}: split file {split}.txt not found")
     prepare_run_dir(run_dir, resume=args.resume, overwrite=args.overwrite, dist=dist)
@@ -180,9 +185,9 @@ def main(argv=None):
         p.requires_grad_(False)
 
     readers = {split: HumanML3DReader(args.data_root, split, args.dataname, progress=not args.no_progress)
-               for split in ("train", "val")}
+               for split in sorted({"train", args.val_split})}
     train_ds = Text2MotionEvalDataset(readers["train"], wv, mean, std, dataname=args.dataname, seed=args.seed)
-    val_ds = Text2MotionEvalDataset(readers["val"], wv, mean, std, dataname=args.dataname, seed=args.seed + 1)
+    val_ds = Text2MotionEvalDataset(readers[args.val_split], wv, mean, std, dataname=args.dataname, seed=args.seed + 1)
     bs_val = min(args.batch_size, len(val_ds))
     opt_text = torch.optim.Adam(model.text_encoder.parameters(), lr=args.lr)
     opt_motion = torch.optim.Adam(model.motion_encoder.parameters(), lr=args.lr)

@@ -214,10 +214,13 @@ def bench_eval(exp: Path, device, items=32, K=8, T=2, max_new_tokens=160, data_g
         from models.vqvae import load_vq_with_stats
         vq = load_vq_with_stats(assets["vq"], device)
         args.evaluator_dir = str(assets["evaluator"])
-        args.reward_dataset_opt_path = str(assets["evaluator"])
+        critic = exp / "evaluator_critic" / "t2m" / "text_mot_match"
+        # timing only: the judge may stand in for the critic when the quickstart's critic is absent
+        args.reward_dataset_opt_path = str(critic if critic.exists() else assets["evaluator"])
+        args.allow_judge_as_critic = not critic.exists()
         args.reward_glove_path = str(data_glove) if data_glove else args.reward_glove_path
         args.glove_dir = args.reward_glove_path
-        scorer, scorer_name = build_com_scorer(args, "t2m", vq, device, fallback_evaluator=args.evaluator_dir)
+        scorer, scorer_name = build_com_scorer(args, "t2m", vq, device, judge=args.evaluator_dir)
         source = f"quickstart checkpoint {assets['ckpt']}"
     else:
         m = build_model(fresh_tiny_backbone(), device)

@@ -9,7 +9,17 @@ One JSON object per line::
               reasoning      str
               id             str (the dataset clip name)
               answer         str (m2t target when it differs from ``caption``)
-              reward, advantage, sample_weight   finite numbers (JSON ints or floats, not bools)
+              plan           str, non-empty: makes the record a *refine record* (Chain-of-Motion
+                             rounds >= 2, ``models/com.py``): the prompt carries this prior reasoning
+                             ("Refine the motion plan using this prior reasoning: <plan>",
+                             ``models.prompts.prompt_text``) and the target is still the record's
+                             gold reasoning and answer. ``prepare/build_cot.py`` writes one per
+                             (caption, motion) record by default (``--refine-per-record``), after
+                             the plain records of the same file, with an informational
+                             ``plan_source``; SFT mixes them in (``--refine-ratio``), RLVR skips them
+              reward, advantage, sample_weight   finite numbers (JSON ints or floats, not bools);
+                             sample_weight must not be negative. SFT's ``--use-sample-weight`` takes
+                             sample_weight, else reward, else advantage, else 1.0 (``rl.sft.sample_weight``)
 
 ``null`` in an optional field means "absent". Unknown fields are kept (copied into the normalised
 record) and otherwise ignored. Nothing is tokenised here; the LLM side does that.
@@ -19,7 +29,9 @@ Normalised record (what :func:`validate_record` returns and :class:`CoTDataset` 
     {"task": 't2m' | 'm2t' | None (no task in the record and no default),
      "id": str | None, "caption": str (stripped), "motion_tokens": list[int],
      "reasoning": str ('' when absent), "answer": str (the record's answer, else the caption),
-     "reward": float | None, "advantage": float | None, "sample_weight": float (1.0 when absent),
+     "plan": str (stripped) | None (absent: a plain record),
+     "reward": float | None, "advantage": float | None, "sample_weight": float | None (None when absent,
+     so that a consumer can fall back on reward / advantage),
      ...unknown fields unchanged}
 
 Errors: a malformed line (invalid UTF-8 included) raises :class:`CoTRecordError` (a ``ValueError``)
@@ -40,7 +52,7 @@ from torch.utils.data import Dataset
 
 TASKS = ("t2m", "m2t")
 FLOAT_FIELDS = ("reward", "advantage", "sample_weight")
-STR_FIELDS = ("reasoning", "id", "answer")
+STR_FIELDS = ("reasoning", "id", "answer", "plan")
 ERROR_REASONS = ("bad_encoding", "bad_json", "not_object", "missing_field", "bad_type", "bad_value",
                  "out_of_range")
 
@@ -143,20 +155,29 @@ def validate_record(rec, nb_code: int, default_task: Optional[str] = None) -> di
     if answer is not None and not answer.strip():
         raise _err("bad_value", "answer", "empty answer")
     out["answer"] = answer.strip() if answer is not None else caption
+    plan = rec.get("plan")
+    if plan is not None and not plan.strip():
+        raise _err("bad_value", "plan", "empty plan (leave the field out for a plain record)")
+    out["plan"] = plan.strip() if plan is not None else None
 
     for f in FLOAT_FIELDS:
         v = rec.get(f)
         if v is None:
-            out[f] = 1.0 if f == "sample_weight" else None
+            out[f] = None  # absent: no default here (SFT falls back on reward / advantage, then 1.0)
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise _err("bad_type", f, f"expected a number, got {type(v).__name__}")
         if not math.isfinite(v):
             raise _err("bad_value", f, f"{v!r} is not finite")
         out[f] = float(v)
-    if out["sample_weight"] < 0:
+    if out["sample_weight"] is not None and out["sample_weight"] < 0:
         raise _err("bad_value", "sample_weight", f"{out['sample_weight']} is negative")
     return out
+
+
+def is_refine_record(rec: dict) -> bool:
+    """Does the record carry a ``plan`` (a Chain-of-Motion refine-round example)?"""
+    return bool(rec.get("plan"))
 
 
 def _task_set(task_filter) -> Optional[set]:
@@ -251,7 +272,8 @@ def load_cot_records(path_or_paths, nb_code: int, task_filter=None, skip_bad_rec
     dropped (counted as ``filtered``); rows without a task always pass (they get ``default_task``).
     Returns the list of normalised records, or ``(records, stats)`` with ``return_stats``: stats
     has ``records``, ``lines``, ``skipped`` and the per-reason counts, ``filtered``,
-    ``blank_lines``, and per-task counts ``task_t2m`` / ``task_m2t`` / ``task_none``.
+    ``blank_lines``, per-task counts ``task_t2m`` / ``task_m2t`` / ``task_none``, and ``refine``
+    (records kept that carry a ``plan``).
     """
     tasks = _task_set(task_filter)
     if default_task is not None and default_task not in TASKS:
@@ -267,8 +289,9 @@ def load_cot_records(path_or_paths, nb_code: int, task_filter=None, skip_bad_rec
                 rec["task"] = default_task
             records.append(rec)
             stats[f"task_{rec['task'] or 'none'}"] += 1
+            stats["refine"] += is_refine_record(rec)
     stats["records"] = len(records)
-    for r in ERROR_REASONS + ("skipped", "filtered"):
+    for r in ERROR_REASONS + ("skipped", "filtered", "refine"):
         stats.setdefault(r, 0)
     return (records, dict(stats)) if return_stats else records
 

@@ -139,6 +139,7 @@ class MotionLLM(torch.nn.Module):
             model = AutoModelForCausalLM.from_pretrained(cfg.llm_backbone, dtype=self.dtype, **kw)
         model.resize_token_embeddings(len(self.tokenizer), pad_to_multiple_of=64, mean_resizing=False)
         self._init_new_rows(model, base_len, len(self.tokenizer))
+        self.gradient_checkpointing = bool(gradient_checkpointing)
         if gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.enable_input_require_grads()
@@ -305,6 +306,31 @@ class MotionLLM(torch.nn.Module):
             for a in names:
                 mod.merged_adapters.remove(a)
 
+    def dropout_off(self):
+        """Context manager: every dropout of the model (``nn.Dropout`` modules, LoRA dropout, attention dropout
+        rates) at 0 while the model stays in training mode, so gradient checkpointing keeps working (it is
+        off in ``eval()``). Restored exactly on exit."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            saved = []
+            for mod in self.model.modules():
+                if isinstance(mod, torch.nn.Dropout):
+                    saved.append((mod, "p", mod.p))
+                    mod.p = 0.0
+                for attr in ("attention_dropout", "dropout"):
+                    v = getattr(mod, attr, None)
+                    if isinstance(v, float) and not isinstance(mod, torch.nn.Dropout):
+                        saved.append((mod, attr, v))
+                        setattr(mod, attr, 0.0)
+            try:
+                yield
+            finally:
+                for mod, attr, v in saved:
+                    setattr(mod, attr, v)
+        return ctx()
+
     def inference_weights(self):
         """Context manager for no-grad forwards with the active adapter folded into the weights (LoRA and the
         new-token rows); everything is restored exactly on exit."""
@@ -381,7 +407,7 @@ class MotionLLM(torch.nn.Module):
     @torch.no_grad()
     def generate(self, task: str, captions=None, motion_codes=None, plans=None, num_return_sequences: int = 1,
                  do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
-                 return_ids: bool = False, return_full: bool = False, top_k: int = 0):
+                 return_ids: bool = False, return_full: bool = False, top_k: int = 0, num_beams: int = 1):
         """Batched generation: one ``generate`` call for all inputs × ``num_return_sequences``.
 
         Returns a list (len = inputs × num_return_sequences, grouped per input) of dicts with the
@@ -392,7 +418,7 @@ class MotionLLM(torch.nn.Module):
         ``sample_logprobs`` (N, C): each token's log-probability under the distribution it was sampled
         from (``None`` from an external engine). Decoding is :func:`models.decoding.decode`: exactly
         ``temperature`` / ``top_k`` / ``top_p`` (greedy when not ``do_sample``), none of the backbone's
-        ``generation_config`` processors.
+        ``generation_config`` processors; ``num_beams`` > 1 without sampling: beam search.
         """
         self.set_task(task)
         n = len(captions) if task == "t2m" else len(motion_codes)
@@ -419,14 +445,23 @@ class MotionLLM(torch.nn.Module):
         else:
             was_training = self.model.training
             self.model.eval()
-            params = SamplingParams(do_sample, temperature if do_sample else 1.0, top_k if do_sample else 0,
-                                    top_p if do_sample else 1.0)
-            sync = _any_rank if self.fsdp else None  # every rank steps until all are done (the layers all-gather)
-            with self.inference_weights():
-                dec = decode(self.model, ids.to(self.device), att.to(self.device), max_new_tokens,
-                             self.tokenizer.eos_token_id, pad, params, num_return_sequences, sync=sync)
-            out = torch.cat([ids.repeat_interleave(num_return_sequences, 0), dec["tokens"].cpu()], 1)
-            sample_logprobs = dec["logprobs"].cpu()
+            if num_beams > 1 and not do_sample:  # beam search (TM2T-style captions): transformers' generate,
+                from transformers import GenerationConfig  # with a config of our own (no backbone defaults)
+                gcfg = GenerationConfig(num_beams=num_beams, do_sample=False, max_new_tokens=max_new_tokens,
+                                        num_return_sequences=num_return_sequences, early_stopping=True,
+                                        eos_token_id=self.tokenizer.eos_token_id, pad_token_id=pad)
+                with self.inference_weights():
+                    out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device),
+                                              generation_config=gcfg, synced_gpus=self.fsdp).cpu()
+            else:
+                params = SamplingParams(do_sample, temperature if do_sample else 1.0, top_k if do_sample else 0,
+                                        top_p if do_sample else 1.0)
+                sync = _any_rank if self.fsdp else None  # every rank steps until all are done (layers all-gather)
+                with self.inference_weights():
+                    dec = decode(self.model, ids.to(self.device), att.to(self.device), max_new_tokens,
+                                 self.tokenizer.eos_token_id, pad, params, num_return_sequences, sync=sync)
+                out = torch.cat([ids.repeat_interleave(num_return_sequences, 0), dec["tokens"].cpu()], 1)
+                sample_logprobs = dec["logprobs"].cpu()
             if was_training:
                 self.model.train()
         new = out[:, L:].cpu()

@@ -41,6 +41,9 @@ def get_args(argv=None):
     p.add_argument("--small", action="store_true", help="CPU-sized dimensions " + json.dumps(SMALL))
     p.add_argument("--resume", action="store_true", help="continue from model/latest.tar")
     p.add_argument("--eval-split", default="test", help="split for the final real-motion R-precision report")
+    p.add_argument("--val-split", default="val",
+                   help="split that picks the best epoch (a critic trained apart from the judge uses 'train': it "
+                        "then never sees the validation or test motions)")
     args = p.parse_args(argv)
     fill_data_root(args)
     if args.small:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 
 from options.common import add_compat_args, add_data_args, add_run_args, fill_data_root
-from options.generation import add_com_args, add_generation_args
+from options.generation import add_com_args, add_generation_args, resolve_decoding
 from options.llm import add_llm_args, add_reasoning_args
 from options.option_vq import VQ_TRAIN_COMPAT, add_vq_arch_args
 from options.rewards import add_reward_args
 
 
-def _base_parser(description: str, sample_by_default: bool) -> argparse.ArgumentParser:
+def _base_parser(description: str, sample_by_default: bool | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = add_run_args(p, exp_name=None, exp_help="results folder under --out-dir (default: the checkpoint's folder)",
                      wandb=False, overwrite=False)
@@ -80,7 +80,7 @@ def add_demo_args(p: argparse.ArgumentParser):
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = _base_parser("Evaluate MotionLLM (t2m / m2t), optionally with Chain-of-Motion", sample_by_default=True)
+    p = _base_parser("Evaluate MotionLLM (t2m / m2t), optionally with Chain-of-Motion", sample_by_default=None)
     add_eval_args(p)
     return p
 
@@ -104,8 +104,9 @@ def get_args(argv=None):
         args.split = args.m2t_eval_split
     if args.m2t_eval_batch_size and args.eval_task == "m2t":
         args.gen_batch_size = args.m2t_eval_batch_size
-    return args
+    return resolve_decoding(args, args.eval_task)
 
 
 def get_demo_args(argv=None):
-    return _finish(get_demo_parser().parse_args(argv))
+    args = _finish(get_demo_parser().parse_args(argv))
+    return resolve_decoding(args, "m2t" if args.motion else "t2m")

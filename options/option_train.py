@@ -80,6 +80,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--cot-train-jsonl", type=str, nargs="+", default=None, help="CoT training records (JSONL)")
     g.add_argument("--cot-val-jsonl", type=str, nargs="+", default=None, help="CoT validation records (JSONL)")
     g.add_argument("--cot-task-filter", type=str, default=None, help="keep rows whose task matches (rows without task pass)")
+    g.add_argument("--refine-ratio", type=float, default=0.25,
+                   help="SFT: fraction in [0, 1] of each epoch's examples that are refine examples (records with a "
+                        "'plan', written by prepare/build_cot.py --refine-per-record), encoded with the plan in the "
+                        "prompt as Chain-of-Motion's rounds >= 2 use it; drawn afresh each epoch with --seed, the "
+                        "epoch size stays the number of plain records; 0 = none; needs --use-reasoning. RLVR never "
+                        "uses refine records as prompts")
     g.add_argument("--cot-num-workers", type=int, default=0,
                    help="accepted for compatibility; no effect (records are tokenised once, in memory)")
     g.add_argument("--skip-bad-records", action="store_true", help="skip and count malformed CoT lines")

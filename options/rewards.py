@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-DEFAULT_OPT_PATH = "checkpoints/t2m/Comp_v6_KLD005/opt.txt"
+DEFAULT_OPT_PATH = "checkpoints/critic/t2m/text_mot_match"  # the original: the judge's opt.txt (see rewards/critic.py)
+JUDGE_OPT_PATH = "checkpoints/t2m/Comp_v6_KLD005"
 ORIGINAL_SEMANTIC_MODEL = "microsoft/deberta-v3-base"
 
 
@@ -33,11 +34,22 @@ def add_reward_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--reward-device", type=str, default=None, help="device of the reward models (default: --device)")
     g.add_argument("--reward-max-batch-size", type=int, default=16, help="forward batch of the reward models")
     g.add_argument("--reward-dataset-opt-path", type=str, default=DEFAULT_OPT_PATH,
-                   help="T2M evaluator opt.txt (or its folder) for the text-motion consistency reward")
+                   help="the critic: T2M evaluator opt.txt (or its folder) of the text-motion consistency reward and "
+                        "the CoM scorer; train it apart from the judge (python train_evaluator.py ... "
+                        "--checkpoints-dir checkpoints/critic --seed 1). The original defaulted to the judge's "
+                        "checkpoints/t2m/Comp_v6_KLD005/opt.txt")
+    g.add_argument("--judge-evaluator-dir", type=str, default=JUDGE_OPT_PATH,
+                   help="train_mllm.py: the evaluator that will compute the metrics (the judge), which the critic "
+                        "must not be (eval_mllm.py and demo.py use --evaluator-dir)")
+    g.add_argument("--allow-judge-as-critic", action="store_true",
+                   help="let the consistency reward / CoM scorer use the judge's evaluator (same files or sha256): "
+                        "the metric then grades its own optimisation; reports say so")
     g.add_argument("--reward-glove-path", type=str, default="./glove",
                    help="GloVe folder (our_vab_{data.npy,words.pkl,idx.pkl}) for the consistency reward")
-    g.add_argument("--reward-align-metric", type=str, default="cosine", choices=["cosine", "euclidean"],
-                   help="consistency: cosine similarity or negative Euclidean distance")
+    g.add_argument("--reward-align-metric", type=str, default="cosine", choices=["cosine", "euclidean", "retrieval"],
+                   help="consistency: cosine similarity, negative Euclidean distance, or 'retrieval' (soft R-precision: "
+                        "the motion nearer its own caption than recent other captions; cannot be gamed by a generic "
+                        "motion close to every caption)")
     g.add_argument("--reward-max-motion-tokens", type=int, default=49,
                    help="t2m answers with more codes are penalised and cropped (196 frames / 4)")
     g.add_argument("--reward-phys-range", type=str, default="[0,1]", choices=["[0,1]", "[-1,0]"])

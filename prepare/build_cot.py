@@ -12,7 +12,7 @@
         --model gpt-4o-mini --concurrency 8
 
 Outputs in ``--out-dir`` per split: ``t2m_<split>.jsonl``, ``m2t_<split>.jsonl`` and one
-``summary.json``. One record per (item, caption) (``--captions-per-item K`` keeps K captions per
+``summary.json``. One plain record per (item, caption) (``--captions-per-item K`` keeps K captions per
 item, chosen with the seed; 0 = all)::
 
     {"task": "t2m", "id": "000123", "caption_index": 0, "caption": "a person walks forward.",
@@ -20,8 +20,24 @@ item, chosen with the seed; 0 = all)::
     {"task": "m2t", "id": "000123", "caption_index": 0, "caption": "...", "motion_tokens": [...],
      "reasoning": "The clip lasts 4.2 s. ...", "answer": "a person walks forward."}
 
+Refine records (``--refine-per-record K``, default 1; 0 = none) follow the plain records in the same
+files: K per plain record, each a copy of it with a ``plan`` (and an informational ``plan_source``),
+so that SFT (``--refine-ratio``) trains the prompt of Chain-of-Motion's rounds >= 2 ("Refine the
+motion plan using this prior reasoning: <plan>"); the target stays the gold reasoning and answer.
+The plan is plausible but never the target's reasoning: the reasoning of another caption of the same
+item (``caption:<k>``), or the template reasoner's text for the same caption with another phrasing
+stream (``variant``) or with perturbed measurements (``jitter``); see ``prepare/cot/refine.py``::
+
+    {"task": "t2m", "id": "000123", "caption_index": 0, "caption": "a person walks forward.",
+     "motion_tokens": [12, 7, ...], "reasoning": "Plan: walking forward. ...",
+     "plan": "Main action: walking forward. Travel about 2.1 m in total. ...", "plan_source": "jitter"}
+
+RLVR ignores refine records (its prompts are the plain records); readers that take every line of a
+file as one (caption, motion) sample should skip records with a ``plan``.
+
 Every record is validated with ``dataset.dataset_cot.validate_record`` before it is written
-(morl-method.md §3). ``(task, id, caption_index)`` identifies a record.
+(morl-method.md §3). ``(task, id, caption_index)`` identifies a record (plus ``"refine"`` for a
+refine record).
 
 Reasoners:
 
@@ -84,6 +100,10 @@ def parse_args(argv=None):
     out.add_argument("--captions-per-item", type=int, default=0, help="captions kept per item (0 = all)")
     out.add_argument("--max-records", type=int, default=None, help="at most this many (item, caption) units per split")
     out.add_argument("--with-facts", action="store_true", help="store the measured facts in each record")
+    out.add_argument("--refine-per-record", type=int, default=1,
+                     help="refine records per record, written after the plain records of the same file: a copy "
+                          "whose prompt carries a plan (prior reasoning) to refine, as in Chain-of-Motion rounds "
+                          ">= 2; the target stays the gold reasoning and answer (0 = none)")
     out.add_argument("--seed", type=int, default=0)
     out.add_argument("--no-progress", action="store_true")
     rs = ap.add_argument_group("reasoner")
@@ -105,6 +125,8 @@ def parse_args(argv=None):
         ap.error("give --vq-ckpt and --data-root, or --tokens-jsonl")
     if args.captions_per_item < 0:
         ap.error("--captions-per-item must be >= 0")
+    if args.refine_per_record < 0:
+        ap.error("--refine-per-record must be >= 0")
     if args.max_records is not None and args.max_records <= 0:
         ap.error("--max-records must be positive")
     return args
@@ -114,7 +136,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     summary = build(args)
-    brief = {s: {"records": v["records"], "skipped_existing": v["skipped_existing"], "errors": v["errors"],
+    brief = {s: {"records": v["records"], "refine_records": v.get("refine_records", {}),
+                 "skipped_existing": v["skipped_existing"], "errors": v["errors"],
                  "seconds": v["seconds"]["total"]} for s, v in summary["splits"].items()}
     print(json.dumps({"out_dir": args.out_dir, "splits": brief}))
     return 1 if summary["errors"] else 0

@@ -41,22 +41,34 @@ class ComScorer:
         return self.composite.score(batch).total  # ranking uses the raw weighted total
 
 
-def build_com_scorer(args, task: str, vq, device, fallback_evaluator: str | None = None,
+def build_com_scorer(args, task: str, vq, device, judge: str | None = None,
                      decoder=None, use_reasoning: bool = True) -> tuple[ComScorer, str]:
-    """The CoM scorer and the evaluator it ranks with: ``--com-evaluator-dir`` if given, else
-    ``--reward-dataset-opt-path`` when it exists, else ``fallback_evaluator`` (eval_mllm.py: the
-    metric's own evaluator). A missing evaluator is an error naming the flags (``--reward-align-weight
-    0`` ranks without it). ``use_reasoning``: whether the model writes reasoning (eval and demo assume it
-    does; training passes ``--use-reasoning``)."""
+    """The CoM scorer and a description of the critic it ranks with: ``--com-evaluator-dir`` if given, else
+    ``--reward-dataset-opt-path``. ``judge``: the evaluator that computes the metrics (eval_mllm.py's
+    ``--evaluator-dir``; default ``--judge-evaluator-dir``); a critic that is the judge stops the run unless
+    ``--allow-judge-as-critic`` (then, and only then, a missing critic falls back to the judge). A missing
+    critic is an error naming the flags (``--reward-align-weight 0`` ranks without one).
+    ``scorer.critic`` holds :func:`rewards.critic.check_critic`'s record (both fingerprints).
+    ``use_reasoning``: whether the model writes reasoning (eval and demo assume it does)."""
+    from rewards.critic import check_args_critic, check_critic, describe
     from rewards.factory import build_rewards
+    judge = judge or getattr(args, "judge_evaluator_dir", None)
+    allow = bool(getattr(args, "allow_judge_as_critic", False))
     com_dir = getattr(args, "com_evaluator_dir", None)
     if com_dir:
         args.reward_dataset_opt_path = com_dir
-    elif fallback_evaluator and not Path(args.reward_dataset_opt_path).exists():
-        args.reward_dataset_opt_path = fallback_evaluator
-    if fallback_evaluator and not Path(args.reward_glove_path).exists() and getattr(args, "glove_dir", None):
+    elif allow and judge and not Path(args.reward_dataset_opt_path).exists():
+        args.reward_dataset_opt_path = judge
+    if not Path(args.reward_glove_path).exists() and getattr(args, "glove_dir", None):
         args.reward_glove_path = args.glove_dir
+    if float(args.reward_align_weight) != 0.0:  # refused before anything loads
+        check_args_critic(args, judge, "Chain-of-Motion scorer")
     composite = build_rewards(args, task, vq=vq, device=device, purpose="com", decoder=decoder,
                               use_reasoning=use_reasoning)
-    uses_evaluator = "align" in composite.names
-    return ComScorer(composite), (str(args.reward_dataset_opt_path) if uses_evaluator else "no evaluator (align off)")
+    scorer = ComScorer(composite)
+    scorer.critic = check_critic(composite.critic, judge, allow, "Chain-of-Motion scorer")
+    if "align" not in composite.names:
+        return scorer, "no evaluator (align off)"
+    name = describe(composite.critic) + (" — the JUDGE itself (--allow-judge-as-critic)"
+                                         if scorer.critic["judge_as_critic"] else "")
+    return scorer, name

@@ -48,6 +48,7 @@ class CompositeReward:
                  decoder=None, notes: Optional[dict] = None, batch_defaults: Optional[dict] = None):
         self.rewards: dict[str, tuple[Reward, float]] = {}
         self.skipped = []
+        self.critic = None  # fingerprint of the evaluator inside the rewards (set by rewards.factory)
         for name, (reward, weight) in rewards.items():
             if float(weight) == 0.0:
                 self.skipped.append(name)
@@ -78,6 +79,8 @@ class CompositeReward:
         cfg = {"weights": self.weights,
                "skipped_zero_weight": self.skipped, "rewards": {k: r.config() for k, (r, _) in self.rewards.items()},
                **self.notes}
+        if self.critic is not None:
+            cfg["critic"] = self.critic
         if "coh" in self.rewards:
             cfg["coherence_backend"] = self.rewards["coh"][0].config().get("coherence_backend")
         return cfg

@@ -106,6 +106,7 @@ def build_rewards(args, task: str, vq=None, device=None, purpose: str = "train",
     max_tokens = args.reward_max_motion_tokens or None
 
     rewards = {}
+    critic = None  # the fingerprint of the evaluator inside the reward (rewards/critic.py)
     for name, w in weights.items():
         if name == "format":
             r = FormatReward(nb_code=nb_code, max_motion_tokens=max_tokens)
@@ -117,6 +118,7 @@ def build_rewards(args, task: str, vq=None, device=None, purpose: str = "train",
         elif name == "align":
             from .consistency import ConsistencyReward
             evaluator, wv = _load_evaluator(args, dev)
+            critic = evaluator.fingerprint
             r = ConsistencyReward(evaluator, wv, metric=args.reward_align_metric, max_batch_size=bs)
         elif name == "sem":
             from .semantic import SemanticReward
@@ -128,8 +130,10 @@ def build_rewards(args, task: str, vq=None, device=None, purpose: str = "train",
         else:  # pragma: no cover
             raise AssertionError(name)
         rewards[name] = (r, w)
-    return CompositeReward(
+    composite = CompositeReward(
         rewards, reset_cache_each_epoch=args.reward_reset_cache_each_epoch,
         clear_cache_values=args.reward_clear_cache_values, decoder=decoder, notes=notes,
         batch_defaults={"nb_code": nb_code, "reasoning_expected": bool(use_reasoning),
                         "max_motion_tokens": max_tokens})
+    composite.critic = critic
+    return composite

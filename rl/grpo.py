@@ -14,7 +14,13 @@ One step for B prompts:
        ρ_it = π_θ / π_old,   KL_it = π_ref/π_θ − log(π_ref/π_θ) − 1
 
    ``loss_norm``: ``grpo`` (per-sequence token mean, then mean — the formula above),
-   ``token`` (mean over all tokens of the batch), ``dr_grpo`` (token sum / max_new_tokens).
+   ``token`` (mean over all completion tokens of the step, across micro-batches), ``dr_grpo``
+   (token sum / max_new_tokens).
+
+Every log-prob (π_θ, π_old, π_ref) is taken under the distribution the rollout sampled from:
+logits / temperature and the same top-k / top-p filter (``models.decoding``; the backbone's own
+``generation_config`` never applies). Dropout is off during the step with the model left in training
+mode, so gradient checkpointing stays active.
 
 Chain-of-Motion rollouts (``com_rounds`` = T > 1): T rounds of G samples per prompt; from round 2 the
 prompt carries the best reasoning so far (ranked by a scorer that sees only the model inputs) as a
@@ -49,6 +55,7 @@ class GRPOConfig:
     inner_epochs: int = _arg(1, "rl_inner_epochs", "policy updates per rollout batch")
     temperature: float = _arg(1.0, "rl_temperature", "rollout sampling temperature")
     top_p: float = _arg(1.0, "rl_top_p", "rollout nucleus sampling threshold")
+    top_k: int = _arg(0, "rl_top_k", "rollout top-k filter (0: off)")
     max_new_tokens: int = _arg(200, "rl_max_new_tokens", "generated tokens per rollout")
     loss_norm: str = _arg("grpo", "rl_loss_norm", "grpo: per-sequence token mean; token: mean over all tokens; "
                                                   "dr_grpo: token sum / max_new_tokens")
@@ -78,6 +85,7 @@ class Rollout:
     prompts: list                  # B prompt payloads (captions or code lists)
     old_logp: torch.Tensor | None = None
     ref_logp: torch.Tensor | None = None
+    sample_logp: torch.Tensor | None = None  # (N, C) as the decode loop drew the tokens (None from an engine)
     meta: dict = field(default_factory=dict)
 
 
@@ -108,8 +116,10 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
 
 
 def policy_loss(logp, old_logp, ref_logp, adv, mask, clip_eps: float, kl_coef: float, loss_norm: str = "grpo",
-                max_new_tokens: int | None = None) -> tuple[torch.Tensor, dict]:
-    """Token-level clipped GRPO objective. All tensors (N, C) except ``adv`` (N,)."""
+                max_new_tokens: int | None = None, token_count: float | None = None) -> tuple[torch.Tensor, dict]:
+    """Token-level clipped GRPO objective. All tensors (N, C) except ``adv`` (N,). ``token_count``: the
+    denominator of ``loss_norm="token"`` (the step's completion tokens when the step is split into
+    micro-batches; default: this batch's)."""
     mask = mask.float()
     ratio = torch.exp(logp - old_logp)
     a = adv[:, None]
@@ -119,7 +129,7 @@ def policy_loss(logp, old_logp, ref_logp, adv, mask, clip_eps: float, kl_coef: f
     if loss_norm == "grpo":
         loss = ((per_tok * mask).sum(1) / mask.sum(1).clamp_min(1)).mean()
     elif loss_norm == "token":
-        loss = (per_tok * mask).sum() / mask.sum().clamp_min(1)
+        loss = (per_tok * mask).sum() / (max(float(token_count), 1.0) if token_count else mask.sum().clamp_min(1))
     elif loss_norm == "dr_grpo":
         loss = (per_tok * mask).sum() / (mask.shape[0] * (max_new_tokens or mask.shape[1]))
     else:
@@ -132,21 +142,41 @@ def policy_loss(logp, old_logp, ref_logp, adv, mask, clip_eps: float, kl_coef: f
     return loss, stats
 
 
-def _logprobs_of(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _ce_logprobs(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """log softmax at the target tokens only, fused (no (N, C, V) log-prob tensor, a cheap backward)."""
-    return -torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
+    return -torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                                               reduction="none").view(target.shape)
 
 
-def _full_logprobs(module, ids, att, prompt_len: int) -> torch.Tensor:
+def _logprobs_of(logits: torch.Tensor, target: torch.Tensor, params=None) -> torch.Tensor:
+    """Log-probs of ``target`` under the sampling distribution ``params`` (:class:`models.decoding.SamplingParams`:
+    logits / temperature, then the same top-k / top-p filter the rollout used; ``None``: the plain softmax).
+    A token the filter excludes (possible only once the policy has moved, or under the reference) gets its
+    unfiltered tempered log-prob, so the value stays finite."""
+    logits = logits.float()
+    if params is None:
+        return _ce_logprobs(logits, target)
+    if params.temperature != 1.0:
+        logits = logits / params.temperature
+    plain = _ce_logprobs(logits, target)
+    if not (params.top_k or params.top_p < 1.0):
+        return plain
+    from models.decoding import SamplingParams, process_logits
+    filt = SamplingParams(True, 1.0, params.top_k, params.top_p)  # the temperature is applied above
+    kept = process_logits(logits.reshape(-1, logits.shape[-1]), filt).view(logits.shape)
+    filtered = _ce_logprobs(kept, target)
+    return torch.where(torch.isfinite(filtered), filtered, plain)
+
+
+def _full_logprobs(module, ids, att, prompt_len: int, params=None) -> torch.Tensor:
     C = ids.shape[1] - prompt_len
     pos = (att.cumsum(1) - 1).clamp_min(0)  # consistent with generation under left padding
     logits = module(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=False,
                     logits_to_keep=C + 1).logits[:, :-1]
-    return _logprobs_of(logits, ids[:, prompt_len:])
+    return _logprobs_of(logits, ids[:, prompt_len:], params)
 
 
-def _shared_prompt_logprobs(module, ids, att, prompt_len: int, group: int) -> torch.Tensor:
+def _shared_prompt_logprobs(module, ids, att, prompt_len: int, group: int, params=None) -> torch.Tensor:
     """The same log-probs with each prompt run once for its ``group`` consecutive rows: a forward over the
     B distinct prompts fills a KV cache (with its autograd history), repeated for the rows, then one forward
     over the completions reads it. Gradients reach the prompt positions through the cache."""
@@ -163,7 +193,7 @@ def _shared_prompt_logprobs(module, ids, att, prompt_len: int, group: int) -> to
         rest = module(input_ids=ids[:, P:-1], attention_mask=att[:, :-1], position_ids=pos[:, P:-1], cache=cache,
                       use_cache=True).logits
         logits = torch.cat([logits, rest], 1)
-    return _logprobs_of(logits, ids[:, P:])
+    return _logprobs_of(logits, ids[:, P:], params)
 
 
 def _groups_share_prompts(ids, prompt_len: int, group: int) -> bool:
@@ -175,15 +205,16 @@ def _groups_share_prompts(ids, prompt_len: int, group: int) -> bool:
 
 
 def token_logprobs(mllm, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int,
-                   micro_batch_size: int = 16, group_size: int = 1) -> torch.Tensor:
+                   micro_batch_size: int = 16, group_size: int = 1, params=None) -> torch.Tensor:
     """log π(token) of the completion tokens, (N, C); only the completion logits are materialised.
+    ``params``: the sampling distribution of the rollout (see :func:`_logprobs_of`); ``None``: plain softmax.
 
     ``group_size`` G: rows come in groups of G sharing one prompt (a GRPO rollout); when the micro-batches
     hold whole groups, each prompt is run once per group (:func:`_shared_prompt_logprobs`) — not under DDP
     (one forward per backward) nor with gradient checkpointing (no cache while recomputing)."""
     grad = torch.is_grad_enabled()
     module = mllm.forward_module if grad else mllm.model  # DDP only where gradients flow
-    gc = getattr(mllm.model, "is_gradient_checkpointing", False)
+    gc = getattr(mllm, "gradient_checkpointing", False)
     share = (group_size > 1 and micro_batch_size % group_size == 0 and not gc
              and (not grad or module is mllm.model) and _groups_share_prompts(input_ids, prompt_len, group_size))
     outs = []
@@ -192,9 +223,9 @@ def token_logprobs(mllm, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
             ids = input_ids[s:s + micro_batch_size].to(mllm.device)
             att = attention_mask[s:s + micro_batch_size].to(mllm.device)
             if share:
-                outs.append(_shared_prompt_logprobs(module, ids, att, prompt_len, group_size))
+                outs.append(_shared_prompt_logprobs(module, ids, att, prompt_len, group_size, params))
             else:
-                outs.append(_full_logprobs(module, ids, att, prompt_len))
+                outs.append(_full_logprobs(module, ids, att, prompt_len, params))
     return torch.cat(outs)
 
 
@@ -220,6 +251,9 @@ class GRPOTrainer:
             from utils.distributed import Dist
             dist = Dist()  # one process: no_sync is a no-op
         self.dist = dist
+        from models.decoding import SamplingParams
+        # the distribution rollouts sample from, used again for every log-prob of the step
+        self.sampling = SamplingParams(True, cfg.temperature, cfg.top_k, cfg.top_p)
 
     # ------------------------------------------------------------------ rollout
     @staticmethod
@@ -236,7 +270,7 @@ class GRPOTrainer:
         payload = [self.prompt_payload(task, p) for p in prompts]
         gens = m.generate(task, captions=payload if task == "t2m" else None, plans=plans,
                           motion_codes=payload if task == "m2t" else None, num_return_sequences=cfg.group_size,
-                          do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p,
+                          do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
                           max_new_tokens=cfg.max_new_tokens, return_full=True)
         full = gens["sequences"]
         P = gens["prompt_len"]
@@ -248,7 +282,7 @@ class GRPOTrainer:
         cmask = (torch.arange(comp.shape[1])[None] <= first[:, None]).long()
         cmask = cmask * (torch.arange(comp.shape[1])[None] < comp.shape[1]).long()
         att = torch.cat([gens["prompt_mask"].repeat_interleave(cfg.group_size, 0), cmask], 1)
-        ro = Rollout(task, full, att, P, cmask, gens["outputs"], list(prompts))
+        ro = Rollout(task, full, att, P, cmask, gens["outputs"], list(prompts), sample_logp=gens.get("sample_logprobs"))
         ro.meta["rollout_s"] = time.time() - t0
         ro.meta["gen_tokens"] = int(cmask.sum())
         return ro
@@ -262,12 +296,12 @@ class GRPOTrainer:
         ro.old_logp = None
         if cfg.inner_epochs > 1:
             ro.old_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, cfg.micro_batch_size,
-                                         cfg.group_size)
+                                         cfg.group_size, self.sampling)
         ro.ref_logp = None
         if cfg.kl_coef != 0:
             with m.using_adapter(m.reference_name(m.active)):
                 ro.ref_logp = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, cfg.micro_batch_size,
-                                             cfg.group_size)
+                                             cfg.group_size, self.sampling)
 
     def com_rollouts(self, task: str, prompts: list) -> list:
         """``com_rounds`` rounds of G samples per prompt (one batched generate call each); from round 2
@@ -292,10 +326,20 @@ class GRPOTrainer:
         adapt_threads()  # between steps: as many CPU threads as other processes leave free
         m, cfg = self.m, self.cfg
         m.set_task(task)
-        # dropout off for the whole step (as TRL does): the ratio to the sampling policy is exactly 1
-        # and the KL to the reference exactly 0 before the first update; gradients still flow
+        # dropout off for the whole step (as TRL does): the ratio to the sampling policy is exactly 1 and the
+        # KL to the reference exactly 0 before the first update. The model stays in training mode (dropout
+        # rates set to 0 instead of eval()), so gradient checkpointing keeps working
         was_training = m.model.training
-        m.model.eval()
+        m.model.train()
+        try:
+            with m.dropout_off():
+                return self._step(task, prompts)
+        finally:
+            if not was_training:
+                m.model.eval()
+
+    def _step(self, task: str, prompts: list) -> dict:
+        m, cfg = self.m, self.cfg
         t0 = time.time()
         segments = self.com_rollouts(task, prompts)
         t_r = time.time()
@@ -312,6 +356,8 @@ class GRPOTrainer:
             self.score_logprobs(ro)
         stats = {}
         N = B * R * G
+        # --rl-loss-norm token: the mean over every completion token of the step (all micro-batches and rounds)
+        step_tokens = float(sum(int(ro.completion_mask.sum()) for ro in segments))
         for _ in range(cfg.inner_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             n_back = sum(len(range(0, ro.input_ids.shape[0], cfg.micro_batch_size)) for ro in segments)
@@ -326,16 +372,19 @@ class GRPOTrainer:
                     # forward and backward inside no_sync: DDP decides at forward time whether to reduce
                     with self.dist.no_sync(m.forward_module, skip=i_back < n_back):
                         logp = token_logprobs(m, ro.input_ids[sl], ro.attention_mask[sl], ro.prompt_len,
-                                              cfg.micro_batch_size, cfg.group_size)
+                                              cfg.micro_batch_size, cfg.group_size, self.sampling)
                         old = logp.detach() if ro.old_logp is None else ro.old_logp[sl].to(logp.device)
                         ref = logp.detach() if ro.ref_logp is None else ro.ref_logp[sl].to(logp.device)
                         loss, st = policy_loss(logp, old, ref, a_r[sl].to(logp.device),
                                                ro.completion_mask[sl].to(logp.device), cfg.clip_eps, cfg.kl_coef,
-                                               cfg.loss_norm, cfg.max_new_tokens)
-                        (loss * k_sl / N).backward()
+                                               cfg.loss_norm, cfg.max_new_tokens, token_count=step_tokens)
+                        # grpo / dr_grpo: a mean over the rows of the micro-batch, weighted by its share of
+                        # the step's rows; token: already divided by the step's token count
+                        share = 1.0 if cfg.loss_norm == "token" else k_sl / N
+                        (loss * share).backward()
                     for k, v in st.items():
                         stats[k] = stats.get(k, 0.0) + v * k_sl / N / cfg.inner_epochs
-                    stats["loss"] = stats.get("loss", 0.0) + loss.item() * k_sl / N / cfg.inner_epochs
+                    stats["loss"] = stats.get("loss", 0.0) + loss.item() * share / cfg.inner_epochs
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(m.trainable_parameters(), cfg.max_grad_norm)
             self.optimizer.step()
@@ -358,6 +407,4 @@ class GRPOTrainer:
         out["reward/groups"] = B
         out["reward/zero_std_groups"] = int((adv.view(B, R * G).abs().amax(1) < 1e-6).sum())  # groups without signal
         out["reward/component_norm"] = cfg.component_norm
-        if was_training:
-            m.model.train()
         return out

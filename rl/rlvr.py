@@ -11,8 +11,8 @@ import torch
 from tqdm import tqdm
 
 from rl.grpo import GRPOConfig, GRPOTrainer
-from rl.runtime import (finish_distributed, load_optimizer_state, load_policy, optimizer_state, prepare_parallel,
-                        setup_run)
+from rl.runtime import (check_run, finish_distributed, load_optimizer_state, load_policy, optimizer_state,
+                        prepare_parallel, setup_run)
 from utils.io import atomic_write_json, load_checkpoint
 from utils.run_logger import make_logger
 
@@ -34,7 +34,13 @@ def build_trainer(model, args, task: str, vq, device, dist):
     """The reward callback, the optional Chain-of-Motion scorer and the trainer."""
     from rewards.callbacks import GRPOReward, build_com_scorer
     from rewards.factory import build_rewards
-    reward = build_rewards(args, task, vq=vq, device=device)
+    from rewards.critic import check_critic
+    reward = build_rewards(args, task, vq=vq, device=device)  # (the critic was checked in run_rlvr already)
+    # the critic inside the reward is never the judge of the metrics (unless --allow-judge-as-critic);
+    # config.json records both
+    chk = check_critic(reward.critic, args.judge_evaluator_dir, args.allow_judge_as_critic,
+                       "train_mllm.py --train-stage rlvr: the text-motion consistency reward")
+    reward.notes.update(judge=chk["judge"], judge_as_critic=chk["judge_as_critic"])
     cfg = GRPOConfig.from_args(args)
     com_scorer = None
     if cfg.com_rounds > 1:
@@ -44,11 +50,23 @@ def build_trainer(model, args, task: str, vq, device, dist):
     return trainer, reward
 
 
+def prompt_records(records: list) -> tuple:
+    """RLVR's prompts: the plain CoT records. Refine records (with a ``plan``, for SFT's ``--refine-ratio``)
+    are left out. Returns ``(prompts, number left out)``."""
+    from dataset.dataset_cot import is_refine_record
+    prompts = [r for r in records if not is_refine_record(r)]
+    return prompts, len(records) - len(prompts)
+
+
 def run_rlvr(args) -> dict:
     from dataset.dataset_cot import load_cot_records
 
-    device, exp_dir, dist, latest = setup_run(args)
+    from rewards.critic import check_args_critic
     task = args.training_task
+    check_run(args)  # run folder and input files first
+    if task == "t2m" and float(args.reward_align_weight) != 0.0:  # the critic is not the judge: before any load
+        check_args_critic(args, args.judge_evaluator_dir, "train_mllm.py --train-stage rlvr: the consistency reward")
+    device, exp_dir, dist, latest = setup_run(args)
     model = load_policy(args, device, ckpt=args.rl_reference_ckpt)
     model.set_task(task)
     model.add_reference(task)  # frozen copy of the SFT adapter = the reference policy
@@ -74,10 +92,13 @@ def run_rlvr(args) -> dict:
 
     records = load_cot_records(args.cot_train_jsonl, nb_code=nb_code, task_filter=args.cot_task_filter or task,
                                skip_bad_records=args.skip_bad_records)
+    records, n_refine = prompt_records(records)
     if not records:
-        raise ValueError(f"no {task} prompts in {args.cot_train_jsonl}")
+        raise ValueError(f"no {task} prompts in {args.cot_train_jsonl}"
+                         + (f" ({n_refine} refine records with a plan, not used as prompts)" if n_refine else ""))
     if dist.is_main:
         atomic_write_json(exp_dir / "config.json", {"args": vars(args), "prompts": len(records),
+                                                    "refine_records_skipped": n_refine,
                                                     "rewards": reward.config(), "device": str(device),
                                                     "distributed": dist.describe()})
     resumed = step if resume_state is not None else None
@@ -120,5 +141,7 @@ def run_rlvr(args) -> dict:
                             "step": step, "task": task, "torch_rng": torch.get_rng_state()}, write=dist.is_main)
         dist.barrier()
     bar.close()
-    logger.close()
+    logger.close()  # also draws metrics.png
+    if extra is not None:
+        extra.close()
     return {"epochs": history, "steps": step, "distributed": finish_distributed(model, dist, exp_dir)}

@@ -2,7 +2,14 @@
 
 Records are tokenised once; batches of similar lengths are drawn in a shuffled order per epoch; the
 loss is the region-weighted next-token cross-entropy (reasoning vs answer weights, optional per-sample
-weights from the records). Writes ``motionllm_<task>_latest.pth`` (adapters + optimizer/epoch/RNG for
+weights from the records).
+
+Refine records (records with a ``plan``, ``prepare/build_cot.py --refine-per-record``) are encoded with
+the plan in the prompt (``models.prompts.encode_example(..., plan=...)``: byte for byte the prompt of
+Chain-of-Motion's rounds >= 2) and mixed in with ``--refine-ratio R``: an epoch has as many examples as
+there are plain records, a fraction R of them refine examples, drawn afresh each epoch with the seed
+(:func:`mix_indices`: the refine records without repetition while they last, then again; the plain
+records without repetition). The number of steps per epoch does not depend on R. Writes ``motionllm_<task>_latest.pth`` (adapters + optimizer/epoch/RNG for
 ``--resume``), ``motionllm_<task>_best.pth`` (lowest validation loss, or training loss without
 ``--cot-val-jsonl``), ``peft_<task>/``, ``metrics.jsonl`` and ``config.json``.
 """
@@ -16,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from models.mllm import MotionLLM
+from models.prompts import encode_prompt
 from rl.runtime import (check_run, finish_distributed, load_optimizer_state, load_policy, optimizer_state,
                         prepare_parallel, resolve_nb_code, setup_run)
 from utils.io import atomic_write_json, load_checkpoint
@@ -24,7 +32,8 @@ from utils.threads import adapt as adapt_threads
 
 
 def sample_weight(rec: dict) -> float:
-    """The original release's per-record weight: ``sample_weight``, else ``reward``, else ``advantage``."""
+    """The original release's per-record weight: ``sample_weight``, else ``reward``, else ``advantage``,
+    else 1.0 (the CoT loader leaves absent fields as None, so each fallback is reached)."""
     for key in ("sample_weight", "reward", "advantage"):
         if rec.get(key) is not None:
             return float(rec[key])
@@ -39,20 +48,53 @@ def transform_weights(w: torch.Tensor, args) -> torch.Tensor:
 
 
 def encode_records(model: MotionLLM, records, task: str, args):
-    """Token ids + regions for every record (done once); records that cannot fit are counted."""
+    """Token ids + regions for every record (done once); records that cannot fit are counted. A record
+    with a ``plan`` (refine record) is encoded with the plan in its prompt, and ``--max-motion-len`` is
+    extended by what the plan adds to the prompt, so its target is cut exactly like the plain record's."""
     encoded, weights, skipped = [], [], {"too_long": 0, "other_task": 0}
     for rec in records:
         if rec.get("task") not in (None, task):
             skipped["other_task"] += 1
             continue
         reasoning = (rec.get("reasoning") or "") if args.use_reasoning else ""
-        e = model.encode(task, rec["caption"], rec["motion_tokens"], reasoning, rec.get("answer"), args.max_motion_len)
+        plan, max_len = rec.get("plan") or None, args.max_motion_len
+        if plan and max_len is not None:
+            inp = dict(caption=rec["caption"] if task == "t2m" else None,
+                       motion_codes=rec["motion_tokens"] if task == "m2t" else None)
+            max_len += len(encode_prompt(model.tokenizer, task, plan=plan, **inp)) - \
+                len(encode_prompt(model.tokenizer, task, **inp))
+        e = model.encode(task, rec["caption"], rec["motion_tokens"], reasoning, rec.get("answer"), max_len, plan=plan)
         if e is None:
             skipped["too_long"] += 1
             continue
         encoded.append(e)
         weights.append(sample_weight(rec))
     return encoded, weights, skipped
+
+
+def refine_count(n_plain: int, n_refine: int, ratio: float) -> int:
+    """Refine examples per epoch: ``round(ratio * n)`` of the ``n`` examples of an epoch (``n`` = the plain
+    records; all refine records when there are no plain ones); 0 without refine records or ratio 0."""
+    if n_refine == 0 or ratio <= 0:
+        return 0
+    if n_plain == 0:
+        return n_refine
+    return round(ratio * n_plain)
+
+
+def mix_indices(n_plain: int, n_refine: int, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of one epoch's examples into ``plain + refine`` (refine ones offset by ``n_plain``):
+    ``n_plain`` examples (``n_refine`` when there are no plain records), :func:`refine_count` of them refine
+    examples (without repetition while the refine records last, then again: upsampling), the rest plain
+    records without repetition. Without refine examples: ``arange(n_plain)`` and ``rng`` is not used."""
+    k = refine_count(n_plain, n_refine, ratio)
+    if k == 0:
+        return np.arange(n_plain)
+    n = n_plain if n_plain else n_refine
+    plain = np.sort(rng.choice(n_plain, n - k, replace=False)) if n > k else np.zeros(0, dtype=np.int64)
+    reps = -(-k // n_refine)
+    refine = np.concatenate([rng.permutation(n_refine) for _ in range(reps)])[:k]
+    return np.concatenate([plain, n_plain + np.sort(refine)]).astype(np.int64)
 
 
 def batches(n: int, batch_size: int, lengths, rng: np.random.Generator):
@@ -95,15 +137,25 @@ def evaluate_loss(model: MotionLLM, encoded, args, device, dist=None) -> dict:
     return {"val/loss": tot / max(n, 1), "val/acc": acc / max(n, 1), "val/answer_acc": ans_acc / max(n, 1)}
 
 
+def _split_refine(records: list) -> tuple:
+    from dataset.dataset_cot import is_refine_record
+    return [r for r in records if not is_refine_record(r)], [r for r in records if is_refine_record(r)]
+
+
 def read_sft_records(args, task: str, nb_code: int) -> tuple:
     """(train records, load stats, validation records) from the CoT JSONL files: read and validated
-    before the run folder and the backbone are touched, so a bad file costs nothing."""
+    before the run folder and the backbone are touched, so a bad file costs nothing.
+    ``--max-train-records N`` keeps the first N plain and the first N refine records."""
     from dataset.dataset_cot import load_cot_records
+    ratio = getattr(args, "refine_ratio", 0.0) or 0.0
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"--refine-ratio must be in [0, 1], got {ratio}")
     filt = args.cot_task_filter or task
     records, stats = load_cot_records(args.cot_train_jsonl, nb_code=nb_code, task_filter=filt,
                                       skip_bad_records=args.skip_bad_records, return_stats=True)
     if args.max_train_records:
-        records = records[: args.max_train_records]
+        plain, refine = _split_refine(records)
+        records = plain[: args.max_train_records] + refine[: args.max_train_records]
     if not records:
         raise ValueError(f"no {task} records in {args.cot_train_jsonl} (load stats: {stats})")
     val_records = []
@@ -113,19 +165,71 @@ def read_sft_records(args, task: str, nb_code: int) -> tuple:
     return records, stats, val_records
 
 
-def load_sft_data(model: MotionLLM, args, task: str, nb_code: int, read=None):
-    """(train encoded, their sample weights, validation encoded, info) from the CoT records
-    (``read``: the output of :func:`read_sft_records`, read here when not given)."""
+class SFTData:
+    """The encoded examples of a run: ``encoded`` = plain examples then refine examples (``weights`` alike),
+    ``n_plain`` / ``n_refine``, the validation examples (already mixed, once, with the seed) and ``info``.
+    :meth:`epoch_indices` gives an epoch's examples (:func:`mix_indices`)."""
+
+    def __init__(self, encoded, weights, n_plain, n_refine, val_encoded, info, ratio, seed):
+        self.encoded, self.weights, self.n_plain, self.n_refine = encoded, weights, n_plain, n_refine
+        self.val_encoded, self.info, self.ratio, self.seed = val_encoded, info, ratio, seed
+
+    @property
+    def epoch_size(self) -> int:
+        return self.n_plain if self.n_plain else self.n_refine
+
+    def epoch_indices(self, epoch: int) -> np.ndarray:
+        return mix_indices(self.n_plain, self.n_refine, self.ratio, np.random.default_rng([self.seed, epoch, 7]))
+
+
+def _encode_mixed(model, records, task, args):
+    plain, refine = _split_refine(records)
+    enc_p, w_p, sk_p = encode_records(model, plain, task, args)
+    enc_r, w_r, sk_r = [], [], {"too_long": 0, "other_task": 0}
+    if refine and args.use_reasoning and getattr(args, "refine_ratio", 0.0) > 0:
+        enc_r, w_r, sk_r = encode_records(model, refine, task, args)
+    return enc_p, w_p, sk_p, enc_r, w_r, sk_r, len(refine)
+
+
+def load_sft_data(model: MotionLLM, args, task: str, nb_code: int, read=None) -> SFTData:
+    """The encoded training and validation examples from the CoT records (``read``: the output of
+    :func:`read_sft_records`, read here when not given). Refine records are used only with
+    ``--refine-ratio`` > 0 and ``--use-reasoning`` (without reasoning the model writes none, so Chain-of-Motion
+    has no plan to pass on)."""
     records, stats, val_records = read if read is not None else read_sft_records(args, task, nb_code)
-    encoded, weights, skipped = encode_records(model, records, task, args)
-    if not encoded:
+    ratio = float(getattr(args, "refine_ratio", 0.0) or 0.0)
+    enc_p, w_p, skipped, enc_r, w_r, sk_r, n_ref_records = _encode_mixed(model, records, task, args)
+    if not enc_p and not enc_r:
         raise ValueError(f"no usable {task} records in {args.cot_train_jsonl} (skipped: {skipped}, load stats: {stats})")
-    val_encoded = []
+    if not enc_p and ratio == 0:
+        raise ValueError(f"{args.cot_train_jsonl} holds only refine records (with a plan) and --refine-ratio is 0")
+    data = SFTData(enc_p + enc_r, w_p + w_r, len(enc_p), len(enc_r), [], {}, ratio, args.seed)
     if val_records:
-        val_encoded, _, _ = encode_records(model, val_records, task, args)
-    info = {"records": len(encoded), "skipped": skipped, "load_stats": stats, "val_records": len(val_encoded),
-            "mean_tokens_per_example": float(np.mean([len(e.input_ids) for e in encoded]))}
-    return encoded, weights, val_encoded, info
+        v_p, _, _, v_r, _, _, _ = _encode_mixed(model, val_records, task, args)
+        idx = mix_indices(len(v_p), len(v_r), ratio, np.random.default_rng([args.seed, 99991]))
+        data.val_encoded = [(v_p + v_r)[i] for i in idx]
+        val_refine = int((idx >= len(v_p)).sum())
+    else:
+        val_refine = 0
+    per_epoch = refine_count(data.n_plain, data.n_refine, ratio)
+    if n_ref_records and not enc_r:
+        why = ("--refine-ratio 0" if ratio == 0 else "no --use-reasoning" if not args.use_reasoning
+               else "none fits --max-motion-len")
+        note = f"{n_ref_records} refine records not used ({why})"
+    elif ratio > 0 and not n_ref_records:
+        note = "no refine records (with a plan) in the training files: --refine-ratio has no effect"
+    else:
+        note = None
+    lengths = [len(data.encoded[i].input_ids) for i in data.epoch_indices(0)]
+    info = {"records": data.epoch_size, "skipped": skipped, "load_stats": stats, "val_records": len(data.val_encoded),
+            "mean_tokens_per_example": float(np.mean(lengths)),
+            "refine": {"ratio": ratio, "records_read": n_ref_records, "records_encoded": data.n_refine,
+                       "skipped": sk_r, "examples_per_epoch": per_epoch,
+                       "plain_examples_per_epoch": data.epoch_size - per_epoch, "val_examples": val_refine,
+                       "note": note},
+            "refine_examples": per_epoch}
+    data.info = info
+    return data
 
 
 class _Meter:
@@ -166,13 +270,14 @@ def run_sft(args) -> dict:
     model.model.train()
     prepare_parallel(model, dist, args)
 
-    encoded, weights, val_encoded, info = load_sft_data(model, args, task, nb_code, read)
+    data = load_sft_data(model, args, task, nb_code, read)
+    encoded, weights, val_encoded, info = data.encoded, data.weights, data.val_encoded, data.info
     lengths = [len(e.input_ids) for e in encoded]
     params = model.trainable_parameters()
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
-    n_batches = math.ceil(len(encoded) / args.batch_size) // dist.world_size  # per process (see dist.shard)
+    n_batches = math.ceil(data.epoch_size / args.batch_size) // dist.world_size  # per process (see dist.shard)
     if n_batches == 0:
-        raise ValueError(f"{len(encoded)} records are fewer than --batch-size {args.batch_size} x {dist.world_size} "
+        raise ValueError(f"{data.epoch_size} records are fewer than --batch-size {args.batch_size} x {dist.world_size} "
                          "processes")
     steps_per_epoch = math.ceil(n_batches / args.grad_accum)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -189,7 +294,10 @@ def run_sft(args) -> dict:
     info.update(parameters=model.num_parameters(), device=str(device), nb_code=nb_code, distributed=dist.describe())
     if dist.is_main:
         atomic_write_json(exp_dir / "config.json", {"args": vars(args), "data": info})
-        print(f"SFT {task}: {len(encoded)} examples ({info['skipped']}), {info['parameters']['trainable']:,} trainable "
+        ref = info["refine"]
+        print(f"SFT {task}: {data.epoch_size} examples per epoch ({info['skipped']}), {ref['examples_per_epoch']} of "
+              f"them refine examples (--refine-ratio {ref['ratio']}, {ref['records_encoded']} refine records"
+              + (f"; {ref['note']}" if ref["note"] else "") + f"), {info['parameters']['trainable']:,} trainable "
               f"of {info['parameters']['total']:,} parameters, {steps_per_epoch} steps/epoch on {device}"
               + (f", {dist.world_size} processes (batch {args.batch_size} per process)" if dist.enabled else ""))
     logger = make_logger(dist, exp_dir, config=vars(args), use_wandb=args.wandb, run_name=args.exp_name,
@@ -202,7 +310,9 @@ def run_sft(args) -> dict:
     for epoch in range(start_epoch, args.epochs):
         rng = np.random.default_rng([args.seed, epoch])
         ep_loss, ep_tok = 0.0, 0
-        bl = dist.shard(batches(len(encoded), args.batch_size, lengths, rng))  # this rank's batches
+        ex = data.epoch_indices(epoch)  # this epoch's examples (plain + refine, see --refine-ratio)
+        bl = [ex[b] for b in batches(len(ex), args.batch_size, [lengths[i] for i in ex], rng)]
+        bl = dist.shard(bl)  # this rank's batches
         for bi, idx in enumerate(bl):
             adapt_threads()  # between steps: as many CPU threads as other processes leave free
             sync = (bi + 1) % args.grad_accum == 0 or bi + 1 == len(bl)

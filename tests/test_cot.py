@@ -189,11 +189,16 @@ def test_build_cot_template_end_to_end(syn, vq_ckpt, tmp_path):
     for split in ("train", "val"):
         s = summary["splits"][split]
         assert s["errors"] == 0 and s["records"]["t2m"] == s["records"]["m2t"] == s["units"] > 0
+        # one refine record (with a plan) per plain record by default, after the plain records
+        assert s["refine_records"] == {"t2m": s["units"], "m2t": s["units"]} and s["refine_short"] == 0
         recs, stats = load_cot_records([out / f"t2m_{split}.jsonl", out / f"m2t_{split}.jsonl"], NB_CODE,
                                        return_stats=True)
-        assert stats["task_t2m"] == stats["task_m2t"] == s["units"] and stats["skipped"] == 0
+        assert stats["task_t2m"] == stats["task_m2t"] == 2 * s["units"] and stats["skipped"] == 0
+        assert stats["refine"] == 2 * s["units"]
         for r in recs:
             assert r["reasoning"] and all(0 <= c < NB_CODE for c in r["motion_tokens"])
+            if r["plan"]:
+                assert r["plan"] != r["reasoning"] and "<" not in r["plan"]
             if r["task"] == "m2t":
                 assert r["answer"] == r["caption"]
             else:
@@ -211,8 +216,13 @@ def test_build_cot_template_end_to_end(syn, vq_ckpt, tmp_path):
                            "--tasks", "m2t"]) == 0
     s3 = json.loads((out3 / "summary.json").read_text())["splits"]["train"]
     assert s3["records"] == {"m2t": 7} and not (out3 / "t2m_train.jsonl").exists()
-    ids = [r["id"] for r in _read(out3 / "m2t_train.jsonl")]
+    ids = [r["id"] for r in _read(out3 / "m2t_train.jsonl") if "plan" not in r]
     assert len(ids) == len(set(ids)) == 7  # one caption per item
+    out4 = tmp_path / "cot4"  # --refine-per-record 0: the plain records only, as before
+    assert build_cot.main(["--vq-ckpt", str(vq_ckpt), "--data-root", str(syn), "--out-dir", str(out4),
+                           "--no-progress", "--with-facts", "--refine-per-record", "0"]) == 0
+    assert first.startswith((out4 / "t2m_train.jsonl").read_text())
+    assert not any("plan" in r for r in _read(out4 / "t2m_train.jsonl"))
 
 
 def test_build_cot_from_tokens_jsonl(syn, vq_ckpt, tmp_path):
@@ -315,8 +325,10 @@ def test_openai_reasoner_retry_cache_resume(syn, vq_ckpt, tmp_path, fake_llm, mo
     assert s["skipped_existing"] == 8 and s["records"] == {"t2m": 2, "m2t": 2}
     assert fake_llm.calls == 16 + 8
     t2m, m2t = _read(out / "t2m_train.jsonl"), _read(out / "m2t_train.jsonl")
-    assert len(t2m) == len(m2t) == 6
-    assert len({(r["id"], r["caption_index"]) for r in m2t}) == 6
+    assert len(t2m) == len(m2t) == 12 and s["refine_records"] == {"t2m": 6, "m2t": 6}
+    assert [("plan" in r) for r in m2t] == [False] * 6 + [True] * 6  # refine records rewritten after the plain ones
+    assert len({(r["id"], r["caption_index"]) for r in m2t if "plan" not in r}) == 6
+    assert all(r["plan"] != r["reasoning"] for r in m2t if "plan" in r)
     # run 3: outputs removed, the cache answers everything without HTTP calls
     (out / "t2m_train.jsonl").unlink()
     (out / "m2t_train.jsonl").unlink()
@@ -372,6 +384,9 @@ def test_dataset_cot_errors_name_file_and_line(tmp_path):
         '{"caption": "x", "motion_tokens": [1], "reward": "high"}': ("bad_type", "reward"),
         '{"caption": "x", "motion_tokens": [1], "advantage": NaN}': ("bad_value", "advantage"),
         '{"caption": "x", "motion_tokens": [1], "sample_weight": true}': ("bad_type", "sample_weight"),
+        '{"caption": "x", "motion_tokens": [1], "sample_weight": -0.5}': ("bad_value", "sample_weight"),
+        '{"caption": "x", "motion_tokens": [1], "plan": 3}': ("bad_type", "plan"),
+        '{"caption": "x", "motion_tokens": [1], "plan": "  "}': ("bad_value", "plan"),
         '[1, 2]': ("not_object", None),
     }
     for i, (line, (reason, field)) in enumerate(cases.items()):
@@ -400,7 +415,9 @@ def test_dataset_cot_skip_mode_and_normalisation(tmp_path):
     assert len(recs) == 4 and stats["skipped"] == 3
     assert stats["bad_json"] == 1 and stats["out_of_range"] == 1 and stats["missing_field"] == 1
     r0, r1, r2, r3 = recs
-    assert r0["extra"] == {"a": 1} and r0["reasoning"] == "" and r0["sample_weight"] == 1.0
+    # an absent sample_weight stays None: SFT then falls back on reward / advantage (rl.sft.sample_weight)
+    assert r0["extra"] == {"a": 1} and r0["reasoning"] == "" and r0["sample_weight"] is None
+    assert r1["sample_weight"] is None and r0["plan"] is None
     assert r1["motion_tokens"] == [4, 5, 6] and r1["caption"] == "someone waves." and r1["reward"] == 1.0
     assert r1["answer"] == "someone waves." and r3["answer"] == "other text" and r3["sample_weight"] == 0.5
     assert r2["task"] is None

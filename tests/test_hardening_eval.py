@@ -76,8 +76,8 @@ def test_generate_reports_cut_off_outputs_and_eval_counts_them(tmp_path):
     _, bb = build_tiny_lm_assets(tmp_path, num_motions=8, pretrain_steps=0)
     m = MotionLLM(MLLMConfig(llm_backbone=str(bb), nb_code=16, lora_r={"t2m": 4, "m2t": 4},
                              lora_alpha={"t2m": 8, "m2t": 8}), device="cpu", dtype="fp32")
-    args = SimpleNamespace(gen_batch_size=8, use_com=False, do_sample=False, temperature=1.0, top_p=1.0,
-                           max_new_tokens=3)
+    args = SimpleNamespace(gen_batch_size=8, use_com=False, do_sample=False, temperature=1.0, top_p=1.0, top_k=0,
+                           num_beams=1, max_new_tokens=3)
     gen = Generator(m, args)
     outs = gen("m2t", [[1, 2, 3], [4, 5]])
     outs += gen("t2m", ["a person walks."])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -63,10 +64,39 @@ class RunLogger:
         if self.wandb is not None:
             self.wandb.log({k: v for k, v in rec.items() if isinstance(v, (int, float))}, step=step)
 
+    @property
+    def png_path(self) -> Path:
+        """Where :meth:`plot` draws the curves: the JSONL's path with ``.png`` (``metrics.png``)."""
+        return self.path.with_suffix(".png")
+
+    def plot(self, png_path=None, keys=None, min_steps: int = 1):
+        """Draw the curves logged so far (:func:`utils.plot_curves.render`) to ``png_path`` (default
+        :attr:`png_path`); callable at any time. Returns the PNG's path, or None when fewer than
+        ``min_steps`` distinct steps are logged or plotting failed: a failure (matplotlib missing, an
+        unreadable file, a full disk) is printed as one warning line, never raised, so that a plotting
+        problem cannot fail a training run."""
+        if not self.enabled:
+            return None
+        out = Path(png_path) if png_path is not None else self.png_path
+        try:
+            from utils.plot_curves import distinct_steps, read_records, render
+            records = read_records(self.path) if self.path.is_file() else []
+            if distinct_steps(records) < max(int(min_steps), 1):
+                return None
+            return render(records, out, keys=keys, title=f"{self.path.parent.name}/{self.path.name}")
+        except Exception as exc:  # noqa: BLE001 - plotting must never stop a run
+            msg = " ".join(f"{type(exc).__name__}: {exc}".split())
+            print(f"warning: could not plot {self.path} to {out}: {msg[:300]}", file=sys.stderr, flush=True)
+            return None
+
     def close(self):
-        if self.wandb is not None:
-            self.wandb.finish()
-            self.wandb = None
+        """Finish wandb (when used) and write :attr:`png_path` from the JSONL when it holds at least 2 steps."""
+        try:
+            if self.wandb is not None:
+                self.wandb.finish()
+                self.wandb = None
+        finally:
+            self.plot(min_steps=2)
 
 
 class NullLogger:
@@ -74,6 +104,9 @@ class NullLogger:
 
     def log(self, metrics: dict, step: int | None = None):
         pass
+
+    def plot(self, png_path=None, keys=None, min_steps: int = 1):
+        return None
 
     def close(self):
         pass

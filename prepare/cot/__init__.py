@@ -6,5 +6,7 @@ Modules:
 * :mod:`prepare.cot.template`: the offline :class:`TemplateReasoner` and the wording of motion facts.
 * :mod:`prepare.cot.openai_client`: prompts and the OpenAI-compatible client (retries, cache).
 * :mod:`prepare.cot.records`: tokens records in, (item, caption) units, validated CoT records out.
+* :mod:`prepare.cot.refine`: refine records (a plan to refine in the prompt, the gold target) for
+  Chain-of-Motion's later rounds.
 * :mod:`prepare.cot.builder`: writing the JSONL files of each split and the run summary.
 """

@@ -5,6 +5,12 @@ the requests on a thread pool and appends records as they complete (one ``write`
 each, from the main thread), skipping the records already in the file, so an interrupted run
 resumes. :func:`build` does every split of a parsed command line (``prepare/build_cot.py``) and
 writes ``summary.json``.
+
+Refine records (:mod:`prepare.cot.refine`, ``--refine-per-record``) follow the plain records of the same
+file. They are derived from the plain records: the template builder writes both at once; the OpenAI
+builder, once its requests are done, rewrites the file (atomically) as its plain lines, unchanged and in
+order, followed by the refine records derived from them (:func:`rewrite_refine`), so a rerun that fills in
+failed records also refreshes the refine records.
 """
 from __future__ import annotations
 
@@ -22,8 +28,9 @@ from tqdm import tqdm
 from dataset.dataset_cot import CoTRecordError
 from prepare.cot.openai_client import CompletionError, OpenAIReasoner
 from prepare.cot.records import MotionStore, attach_facts, existing_keys, make_record, make_units, read_tokens_jsonl
+from prepare.cot.refine import refine_records
 from prepare.cot.template import TemplateReasoner, word_count
-from utils.io import atomic_write_json, atomic_write_text
+from utils.io import _atomic, atomic_write_json, atomic_write_text
 from utils.paramUtil import get_spec
 
 logger = logging.getLogger("build_cot")
@@ -35,9 +42,24 @@ def word_stats(words_by_task: dict) -> dict:
             for task, w in words_by_task.items() if w}
 
 
+def _facts_by_id(units) -> dict:
+    return {u["id"]: u.get("facts") for u in units}
+
+
+def _refine_summary(per_task: dict) -> dict:
+    """``refine_records`` {task: n}, ``refine_plan_sources`` {kind: n}, ``refine_short`` for the split summary."""
+    sources = Counter()
+    for st in per_task.values():
+        sources.update(st["sources"])
+    return {"refine_records": {t: st["records"] for t, st in per_task.items()},
+            "refine_plan_sources": dict(sorted(sources.items())),
+            "refine_short": sum(st["short"] for st in per_task.values())}
+
+
 def build_template(units, tasks, reasoner: TemplateReasoner, nb_code, out_paths, with_facts=False,
-                   progress=False) -> dict:
-    """Every record of ``units`` x ``tasks``; each file of ``out_paths`` is rewritten atomically."""
+                   progress=False, refine_per_record: int = 0) -> dict:
+    """Every record of ``units`` x ``tasks``, then ``refine_per_record`` refine records per record; each
+    file of ``out_paths`` is rewritten atomically."""
     recs = {t: [] for t in tasks}
     errors = Counter()
     for u in tqdm(units, desc="cot/template", disable=not progress):
@@ -49,11 +71,42 @@ def build_template(units, tasks, reasoner: TemplateReasoner, nb_code, out_paths,
             except (CoTRecordError, ValueError) as exc:
                 errors[getattr(exc, "reason", "error")] += 1
                 logger.error("%s %s#%s: %s", task, u["id"], u["caption_index"], exc)
+    refine = {}
     for task in tasks:
-        atomic_write_text(out_paths[task], "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs[task]))
+        extra, refine[task] = refine_records(recs[task], refine_per_record, reasoner, nb_code, reasoner.seed,
+                                             _facts_by_id(units))
+        atomic_write_text(out_paths[task], "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                   for r in recs[task] + extra))
     words = {t: [word_count(r["reasoning"]) for r in recs[t]] for t in tasks}
     return {"records": {t: len(recs[t]) for t in tasks}, "skipped_existing": 0,
-            "errors": sum(errors.values()), "error_reasons": dict(errors), "reasoning_words": word_stats(words)}
+            "errors": sum(errors.values()), "error_reasons": dict(errors), "reasoning_words": word_stats(words),
+            **_refine_summary(refine)}
+
+
+def rewrite_refine(path: Path, per_record: int, plan_reasoner: TemplateReasoner, nb_code, units) -> dict:
+    """Rewrite ``path`` atomically as its plain lines (byte for byte, in order; unreadable ones too)
+    followed by the refine records derived from its plain records (old refine records are dropped)."""
+    path = Path(path)
+    if not path.is_file():
+        return refine_records([], 0, plan_reasoner, nb_code, plan_reasoner.seed)[1]
+    keep, plain = [], []
+    for line in path.read_bytes().splitlines(keepends=True):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            rec = None
+        if isinstance(rec, dict) and rec.get("plan"):
+            continue  # an old refine record: derived again below
+        keep.append(line if line.endswith(b"\n") else line + b"\n")
+        if isinstance(rec, dict) and rec.get("task") and rec.get("caption") and rec.get("motion_tokens"):
+            plain.append(rec)
+    extra, stats = refine_records(plain, per_record, plan_reasoner, nb_code, plan_reasoner.seed, _facts_by_id(units))
+    data = b"".join(keep) + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in extra).encode("utf-8")
+    with _atomic(path) as tmp:
+        tmp.write_bytes(data)
+    return stats
 
 
 def build_openai(units, tasks, reasoner: OpenAIReasoner, nb_code, out_paths, concurrency=4, with_facts=False,
@@ -157,8 +210,10 @@ def build(args) -> dict:
     if store is None:
         logger.warning("no --data-root: reasoning uses the captions and token counts only (no motion facts)")
     reasoner = make_reasoner(args, out_dir, get_spec(args.dataname).fps)
+    per_record = int(getattr(args, "refine_per_record", 0) or 0)
     summary = {"reasoner": args.reasoner, "model": args.model if args.reasoner == "openai" else None,
                "seed": args.seed, "tasks": tasks, "captions_per_item": args.captions_per_item,
+               "refine_per_record": per_record,
                "max_records": args.max_records, "source": args.tokens_jsonl or args.vq_ckpt,
                "data_root": args.data_root, "splits": {}}
     failed = 0
@@ -171,11 +226,16 @@ def build(args) -> dict:
         t_facts = time.time() - t0 - t_tok
         paths = {t: out_dir / f"{t}_{split}.jsonl" for t in tasks}
         if args.reasoner == "template":
-            res = build_template(units, tasks, reasoner, nb_code, paths, args.with_facts, not args.no_progress)
+            res = build_template(units, tasks, reasoner, nb_code, paths, args.with_facts, not args.no_progress,
+                                 refine_per_record=per_record)
         else:
             reasoner.stats.clear()
             res = build_openai(units, tasks, reasoner, nb_code, paths, args.concurrency, args.with_facts,
                                not args.no_progress)
+            # plans from the other captions' completions, else template phrasings of the same facts
+            plan_reasoner = TemplateReasoner(seed=args.seed, max_words=args.max_words, fps=get_spec(args.dataname).fps)
+            res.update(_refine_summary({t: rewrite_refine(paths[t], per_record, plan_reasoner, nb_code, units)
+                                        for t in tasks}))
         failed += res["errors"]
         summary["splits"][split] = {"items": len(items), "units": len(units), "nb_code": nb_code, **res,
                                     "files": {t: str(p) for t, p in paths.items()},

@@ -122,8 +122,10 @@ def make_record(task: str, unit: dict, reasoning: str, nb_code: int, with_facts:
 
 
 def record_key(rec: dict) -> tuple:
-    """``(task, id, caption_index)``: what identifies a record."""
-    return (rec.get("task"), str(rec.get("id")), rec.get("caption_index"))
+    """``(task, id, caption_index)``: what identifies a record; a refine record (one with a ``plan``,
+    :mod:`prepare.cot.refine`) gets ``"refine"`` appended."""
+    key = (rec.get("task"), str(rec.get("id")), rec.get("caption_index"))
+    return key + ("refine",) if rec.get("plan") else key
 
 
 def existing_keys(path: Path) -> set:

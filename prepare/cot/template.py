@@ -34,9 +34,11 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
-def record_rng(seed: int, task: str, item_id: str, caption_index: int) -> random.Random:
-    """RNG of one record, derived from the seed and the record's key."""
-    h = hashlib.sha256(f"{seed}|{task}|{item_id}|{caption_index}".encode()).digest()
+def record_rng(seed: int, task: str, item_id: str, caption_index: int, variant: str = "") -> random.Random:
+    """RNG of one record, derived from the seed and the record's key (``variant``: another phrasing stream
+    for the same record, e.g. the plans of refine records; empty = the record's own text)."""
+    key = f"{seed}|{task}|{item_id}|{caption_index}" + (f"|{variant}" if variant else "")
+    h = hashlib.sha256(key.encode()).digest()
     return random.Random(int.from_bytes(h[:8], "little"))
 
 
@@ -105,8 +107,9 @@ class TemplateReasoner:
         return len(motion_tokens) * self.unit_length / self.fps
 
     def reason(self, task: str, caption: str, facts: Optional[dict], motion_tokens, item_id: str,
-               caption_index: int) -> str:
-        rng = record_rng(self.seed, task, item_id, caption_index)
+               caption_index: int, variant: str = "") -> str:
+        """The record's text; a non-empty ``variant`` picks the phrasings with another RNG stream."""
+        rng = record_rng(self.seed, task, item_id, caption_index, variant)
         if task == "t2m":
             return self.t2m(caption, facts, self.duration(facts, motion_tokens), rng)
         if task == "m2t":

@@ -1,0 +1,67 @@
+"""The quickstart's recipe keeps the judge out of training and selection (issue 15, item 1): the critic is
+trained apart (another seed, train split only) and is what every reward and CoM stage reads; the judge only
+evaluates. Its summary names both."""
+import json
+
+import pytest
+
+import quickstart
+
+
+def _args(**kw):
+    import argparse
+    ns = argparse.Namespace(data_root="data", out_dir="experiments", num_motions=800, vq_iters=3000,
+                            evaluator_epochs=15, sft_t2m_epochs=8, sft_m2t_epochs=4, rl_prompts=256,
+                            rl_prompts_m2t=128, rl_epochs=1, rl_lr=5e-5, rl_lr_m2t=2e-5, rl_temperature=0.7,
+                            rl_t2m_weights="align=1.0,phys=0.5,format=0.2,coh=0.2", com_candidates=4, com_items=128,
+                            eval_replications=3, seed=0)
+    for k, v in kw.items():
+        setattr(ns, k, v)
+    return ns
+
+
+def _flag(cmd, flag):
+    return cmd[cmd.index(flag) + 1] if flag in cmd else None
+
+
+def test_the_judge_only_evaluates():
+    st = {s["name"]: s for s in quickstart.stages(_args())}
+    judge_cmd, critic_cmd = st["evaluator (judge)"]["cmd"], st["evaluator (critic)"]["cmd"]
+    judge = str(st["evaluator (judge)"]["output"].parent.parent)
+    critic = str(st["evaluator (critic)"]["output"].parent.parent)
+    assert judge != critic and _flag(critic_cmd, "--seed") != _flag(judge_cmd, "--seed")
+    assert _flag(critic_cmd, "--val-split") == "train" and _flag(critic_cmd, "--eval-split") == "train"
+    for name, s in st.items():
+        if callable(s["cmd"]):  # the render stage reads the dataset when it runs
+            continue
+        cmd = s["cmd"]
+        for flag in ("--reward-dataset-opt-path", "--com-evaluator-dir"):
+            assert _flag(cmd, flag) in (None, critic), (name, flag)
+        assert "--allow-judge-as-critic" not in cmd, name
+        if name.startswith("RLVR"):
+            assert _flag(cmd, "--reward-dataset-opt-path") == critic and _flag(cmd, "--judge-evaluator-dir") == judge
+        if name.startswith("eval "):
+            assert _flag(cmd, "--evaluator-dir") == judge
+            if "CoM" in name:
+                assert _flag(cmd, "--com-evaluator-dir") == critic
+    # m2t evaluation decodes greedily by default (no --do-sample anywhere)
+    assert all("--do-sample" not in s["cmd"] for s in st.values() if not callable(s["cmd"]))
+    assert quickstart.weight_flags("align=1,coh=0.5") == ["--reward-align-weight", "1.0", "--reward-coh-weight", "0.5"]
+    with pytest.raises(SystemExit, match="bad entry"):
+        quickstart.weight_flags("judge=1")
+
+
+def test_summary_names_judge_and_critic(tmp_path):
+    fp = {"opt": "/j/opt.txt", "weights": "/j/finest.tar", "weights_sha256": "a" * 64, "sha256": "b" * 64}
+    cfp = {"opt": "/c/opt.txt", "weights": "/c/finest.tar", "weights_sha256": "c" * 64, "sha256": "d" * 64}
+    block = {k: {"mean": 0.5, "ci": 0.01} for k in ("R_precision_top1", "R_precision_top2", "R_precision_top3",
+                                                     "FID", "MM_Dist", "Diversity")}
+    meta = {"evaluator": fp, "failures": 1, "samples": 96, "replications": 3}
+    for run, name, extra in (("eval_sft", "eval_t2m.json", {}), ("eval_rlvr", "eval_t2m_com.json", {"critic": cfp})):
+        (tmp_path / run).mkdir(exist_ok=True)
+        (tmp_path / run / name).write_text(json.dumps({"meta": {**meta, **extra}, "results": {
+            "generated": block, "real_motion": block, "items": 96}}))
+    text = quickstart.summary(tmp_path)
+    assert "| SFT |" in text and "| + RLVR + CoM |" in text and "| + RLVR |" not in text
+    assert "judge (every number above): /j/opt.txt (sha256 bbbbbbbbbbbb)" in text
+    assert "critic (rewards and CoM ranking): /c/opt.txt (sha256 dddddddddddd)" in text
