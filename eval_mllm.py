@@ -109,7 +109,7 @@ def eval_t2m(args, mllm, wrapper, wv, vq, gen: Generator) -> dict:
     reps = []
     for r in tqdm(range(args.replications), desc="t2m replications", disable=args.no_progress):
         ds.reset_rng(args.seed * 1000 + 2 * r)
-        texts, gts, gens = [], [], []
+        texts, gts, gens, phys = [], [], [], []
         for word_embs, pos_ohot, captions, sent_len, motion, m_len, _ in get_t2m_eval_loader(
                 ds, batch_size=args.batch_size, seed=args.seed * 1000 + 2 * r):
             outs = gen("t2m", list(captions))
@@ -118,18 +118,33 @@ def eval_t2m(args, mllm, wrapper, wv, vq, gen: Generator) -> dict:
             texts.append(t.cpu().numpy())
             gts.append(m.cpu().numpy())
             gens.append(wrapper.embed_raw_motions(raw).cpu().numpy())
+            phys.append(physics_scores(raw, args.dataname))
         texts, gts, gens = map(np.concatenate, (texts, gts, gens))
         rng = np.random.default_rng([args.seed, r])
         res = matching_metrics(texts, gens, args.batch_size)
         res.pop("n")
         res["FID"] = calculate_fid(gts, gens)
         res["Diversity"] = calculate_diversity(gens, min(args.diversity_times, diversity_times(len(gens))), rng)
+        ph = np.concatenate(phys)
+        res["Phys"] = float(ph.mean())  # physics reward (rewards/physics.py) of the generated motions, [0, 1]
+        res["Phys_below_0.8"] = float((ph < 0.8).mean())  # share of implausible motions
         if args.mm_num_samples > 0:
             res["MModality"] = multimodality(args, ds, gen, vq, wrapper, rng)
         reps.append(res)
     real = evaluate_real_motion(wrapper, args.data_root, wv, args.split, args.replications, args.seed,
                                 args.dataname, args.batch_size, dataset=ds)
     return {"generated": aggregate_replications(reps), "real_motion": real, "items": len(ds)}
+
+
+def physics_scores(raw_motions, dataname: str) -> np.ndarray:
+    """The physics reward of each generated motion (features -> joints -> rewards/physics.py terms)."""
+    from rewards.physics import PhysicsReward
+    from utils.motion_process import recover_from_ric
+    from utils.paramUtil import get_spec
+    spec = get_spec(dataname)
+    joints = [np.asarray(recover_from_ric(m.astype(np.float32), spec.joints_num)) if len(m) >= 2 else None
+              for m in raw_motions]
+    return PhysicsReward(spec).score_joints(joints).values
 
 
 def multimodality(args, ds, gen: Generator, vq, wrapper, rng) -> float:
@@ -194,10 +209,12 @@ def markdown(task: str, res: dict, meta: dict) -> str:
     lines = [f"# MotionLLM {task} evaluation", "", f"checkpoint `{meta['checkpoint']}`, split `{meta['split']}`, "
              f"{meta['device']}, decoding: {meta.get('decoding', '?')}, CoM: {meta['com']}", ""]
     if task == "t2m":
-        cols = ["R_precision_top1", "R_precision_top2", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality"]
+        cols = ["R_precision_top1", "R_precision_top2", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality",
+                "Phys_below_0.8"]
         rows = [[name] + [format_mean_ci(block[c]["mean"], block[c]["ci"]) if c in block else "–" for c in cols]
                 for name, block in (("Real motion", res["real_motion"]), ("MotionLLM", res["generated"]))]
-        lines.append(markdown_table(["", "Top-1", "Top-2", "Top-3", "FID", "MM-Dist", "Diversity", "MModality"], rows))
+        lines.append(markdown_table(["", "Top-1", "Top-2", "Top-3", "FID", "MM-Dist", "Diversity", "MModality",
+                                     "phys < 0.8"], rows))
     else:
         n = res["nlg"]
         base = res.get("baseline_most_frequent_caption", {})

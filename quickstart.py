@@ -49,7 +49,8 @@ def summary(exp: Path) -> str:
     out = []
     rows_t = [("SFT", load("eval_sft", "eval_t2m.json")), ("+ RLVR", load("eval_rlvr", "eval_t2m.json")),
               ("+ RLVR + CoM", load("eval_rlvr", "eval_t2m_com.json"))]
-    cols = ["R_precision_top1", "R_precision_top2", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality"]
+    cols = ["R_precision_top1", "R_precision_top2", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality",
+            "Phys_below_0.8"]
     table, meta = [], None
     for name, r in rows_t:
         if r is None:
@@ -66,7 +67,7 @@ def summary(exp: Path) -> str:
     if table:
         out += ["## text -> motion (synthetic test split; mean ± 95% CI over replications)", "",
                 markdown_table(["", "top-1", "top-2", "top-3", "FID", "MM-Dist", "Diversity", "MModality",
-                                "failed", "items × reps"], table)]
+                                "phys < 0.8", "failed", "items × reps"], table)]
     rows_m = [("SFT", load("eval_sft", "eval_m2t.json")), ("+ RLVR", load("eval_rlvr", "eval_m2t.json")),
               ("+ RLVR + CoM", load("eval_rlvr", "eval_m2t_com.json"))]
     table = []
@@ -97,6 +98,89 @@ def summary(exp: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def aggregate(dirs: list) -> str:
+    """Mean ± sd over seeds (one finished quickstart output folder each) of the headline numbers of every row."""
+    import numpy as np
+
+    from utils.tables import markdown_table
+    rows = [("t2m SFT", "eval_sft", "eval_t2m.json"), ("t2m + RLVR", "eval_rlvr", "eval_t2m.json"),
+            ("t2m + RLVR + CoM", "eval_rlvr", "eval_t2m_com.json"), ("m2t SFT", "eval_sft", "eval_m2t.json"),
+            ("m2t + RLVR", "eval_rlvr", "eval_m2t.json"), ("m2t + RLVR + CoM", "eval_rlvr", "eval_m2t_com.json")]
+    t2m_keys = ("R_precision_top1", "R_precision_top3", "FID", "MM_Dist")
+    m2t_keys = ("R_precision_top3", "bleu_4", "cider", "rouge_l")
+
+    def values(res, task):
+        if task == "t2m":
+            g = res["generated"]
+            return [g[k]["mean"] for k in t2m_keys]
+        mt, nl = res.get("matching", {}), res["nlg"]
+        return [mt.get("R_precision_top3", float("nan")), 100 * nl["bleu_4"], 100 * nl["cider"], 100 * nl["rouge_l"]]
+    table = []
+    for name, run, file in rows:
+        vals = [values(json.loads((d / run / file).read_text())["results"], name[:3]) for d in dirs
+                if (d / run / file).is_file()]
+        if not vals:
+            continue
+        v = np.asarray(vals, dtype=float)
+        sd = v.std(0, ddof=1) if len(v) > 1 else np.zeros(v.shape[1])
+        table.append([name, str(len(v))] + [f"{m:.3f} ± {e:.3f}" for m, e in zip(v.mean(0), sd)])
+    head = ["", "seeds", "top-1 / R@3", "top-3 / BLEU@4", "FID / CIDEr", "MM-Dist / ROUGE-L"]
+    return ("mean ± sd over seeds (t2m rows: top-1, top-3, FID, MM-Dist; m2t rows: caption R@3, BLEU@4, CIDEr, "
+            "ROUGE-L)\n\n" + markdown_table(head, table) + "\n")
+
+
+ABLATIONS = {  # variant -> (task, reward weights zeroed); "w/o CoM" is the full model decoded without CoM
+    "full (= w/o CoM)": ("both", ()), "w/o R_sem": ("m2t", ("sem",)), "w/o R_coh": ("both", ("coh",)),
+    "w/o R_phys": ("t2m", ("phys",)), "w/o R_align": ("t2m", ("align",))}
+
+
+def run_ablation(args, env) -> int:
+    """The reward ablation on the quickstart's SFT checkpoints: one RLVR run per variant and task, each
+    evaluated by the judge (t2m: top-1/top-3/FID/MM-Dist, greedy and with CoM; m2t: BLEU@4/CIDEr)."""
+    from utils.tables import markdown_table
+    exp = Path(args.out_dir)
+    st = {s["name"]: s for s in stages(args)}
+    rows = []
+    for variant, (tasks, off) in ABLATIONS.items():
+        res = {}
+        for task in ("t2m", "m2t"):
+            if tasks not in ("both", task):
+                continue
+            run = "ablation/" + "".join(ch for ch in variant.replace(" ", "_") if ch.isalnum() or ch == "_") + "_" + task
+            cmd = list(st[f"RLVR {task}"]["cmd"])
+            cmd[cmd.index("--exp-name") + 1] = run
+            if task == "m2t":  # from the SFT checkpoint, not from the full chain's RLVR t2m
+                cmd[cmd.index("--rl-reference-ckpt") + 1] = str(exp / "morl_sft_m2t" / "motionllm_m2t_best.pth")
+            for name in off:
+                flag = f"--reward-{name}-weight"
+                cmd += [flag, "0"]
+            ckpt = exp / run / f"motionllm_rlvr_epoch_{args.rl_epochs - 1}.pth"
+            ev = list(st[f"eval {task} RLVR"]["cmd"])
+            ev[ev.index("--eval-ckpt") + 1] = str(ckpt)
+            ev[ev.index("--exp-name") + 1] = run
+            for c in ([] if ckpt.exists() else [cmd]) + [ev]:
+                print(f"[ablation] {variant} {task}: {' '.join(c[1:4])} ...", flush=True)
+                if subprocess.run(c, cwd=ROOT, env=env).returncode:
+                    return 1
+            res[task] = json.loads((exp / run / f"eval_{task}.json").read_text())["results"]
+        t, m = res.get("t2m", {}).get("generated"), res.get("m2t", {}).get("nlg")
+        rows.append([variant] + ([f"{t[k]['mean']:.3f}" for k in ("R_precision_top1", "R_precision_top3", "FID",
+                                                                   "MM_Dist", "Phys_below_0.8")] if t else ["–"] * 5)
+                    + ([f"{100 * m[k]:.1f}" for k in ("bleu_4", "cider")] if m else ["–"] * 2))
+    full = json.loads((exp / "eval_rlvr" / "eval_t2m_com.json").read_text())["results"]["generated"] \
+        if (exp / "eval_rlvr" / "eval_t2m_com.json").is_file() else None
+    if full:
+        rows.insert(1, ["full + CoM"] + [f"{full[k]['mean']:.3f}" for k in ("R_precision_top1", "R_precision_top3",
+                                                                             "FID", "MM_Dist", "Phys_below_0.8")]
+                    + ["–", "–"])
+    text = ("reward ablation (RLVR from the same SFT checkpoints; judge numbers on the synthetic test split)\n\n"
+            + markdown_table(["variant", "top-1", "top-3", "FID", "MM-Dist", "phys < 0.8", "BLEU@4", "CIDEr"], rows)
+            + "\n")
+    (exp / "ablation.md").write_text(text)
+    print(text)
+    return 0
+
+
 def stages(args):
     """The embedded default, stage by stage; each command is what a GPU user would run by hand.
 
@@ -117,13 +201,15 @@ def stages(args):
     sft_m2t = exp / "morl_sft_m2t" / "motionllm_m2t_best.pth"
     rl_t2m = exp / "morl_rlvr_t2m" / f"motionllm_rlvr_epoch_{args.rl_epochs - 1}.pth"
     rl_m2t = exp / "morl_rlvr_m2t" / f"motionllm_rlvr_epoch_{args.rl_epochs - 1}.pth"
-    eval_base = ["--vq-ckpt", str(vq), "--data-root", str(data), "--evaluator-dir", str(judge),
+    eval_base = ["--vq-ckpt", str(vq), "--llm-backbone", str(backbone), "--data-root", str(data), "--evaluator-dir", str(judge),
                  "--glove-dir", str(data / "glove"), "--max-new-tokens", "160"]
     com = ["--use-com", "--com-candidates", str(args.com_candidates), "--com-refine-steps", "2",
+           "--temperature", str(args.com_temperature), "--reward-align-metric", "retrieval",
            "--com-evaluator-dir", str(critic), "--reward-glove-path", str(data / "glove"), "--nli-model-name", "none"]
-    sft_common = ["--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning", "--overwrite",
+    seed = ["--seed", str(args.seed)]
+    sft_common = [*seed, "--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning", "--overwrite",
                   "--batch-size", "16", "--max-motion-len", "200", *lora]
-    rl_common = ["--train-stage", "rlvr", "--cot-train-jsonl", "--out-dir", str(exp), "--llm-backbone", str(backbone),
+    rl_common = ["--train-stage", "rlvr", *seed, "--cot-train-jsonl", "--out-dir", str(exp), "--llm-backbone", str(backbone),
                  "--vq-ckpt", str(vq), "--use-reasoning", "--rl-epochs", str(args.rl_epochs),
                  "--rl-batch-size", "4", "--rl-group-size", "8", "--rl-max-new-tokens", "160",
                  "--reward-dataset-opt-path", str(critic), "--judge-evaluator-dir", str(judge),
@@ -152,11 +238,12 @@ def stages(args):
          "cmd": [py, "train_vq.py", "--data-root", str(data), "--out-dir", str(exp), "--exp-name", "vq_synthetic",
                  "--width", "128", "--code-dim", "128", "--output-emb-width", "128", "--nb-code", "512",
                  "--batch-size", "64", "--total-iter", str(args.vq_iters), "--warm-up-iter", "200",
-                 "--lr-scheduler", str(int(args.vq_iters * 0.8)), "--eval-iter", "1000", "--overwrite"]},
+                 "--lr-scheduler", str(int(args.vq_iters * 0.8)), "--eval-iter", "1000", "--overwrite", *seed]},
         {"name": "evaluator (judge)", "output": judge / "model" / "finest.tar",
          "cmd": [py, "train_evaluator.py", "--data-root", str(data), "--glove-dir", str(data / "glove"),
                  "--checkpoints-dir", str(exp / "evaluator_synthetic"), "--small", "--movement-iters", "1000",
-                 "--movement-lr", "1e-3", "--max-epoch", str(args.evaluator_epochs), "--lr", "1e-3", "--overwrite"]},
+                 "--movement-lr", "1e-3", "--max-epoch", str(args.evaluator_epochs), "--lr", "1e-3", "--overwrite",
+                 *seed]},
         {"name": "evaluator (critic)", "output": critic / "model" / "finest.tar",
          "cmd": [py, "train_evaluator.py", "--data-root", str(data), "--glove-dir", str(data / "glove"),
                  "--checkpoints-dir", str(exp / "evaluator_critic"), "--small", "--movement-iters", "1000",
@@ -177,10 +264,12 @@ def stages(args):
                  "--epochs", str(args.sft_m2t_epochs), "--learning-rate", "3e-3", *sft_common]},
         {"name": "RLVR t2m", "output": rl_t2m,
          "cmd": rl("t2m", sft_m2t, ["--rl-max-prompts", str(args.rl_prompts), "--learning-rate", str(args.rl_lr),
-                                    "--rl-temperature", str(args.rl_temperature), *weight_flags(args.rl_t2m_weights)])},
+                                    "--rl-temperature", str(args.rl_temperature), "--rl-kl-coef", str(args.rl_kl),
+                                    "--reward-align-metric", "retrieval", *weight_flags(args.rl_t2m_weights)])},
         {"name": "RLVR m2t", "output": rl_m2t,
          "cmd": rl("m2t", rl_t2m, ["--rl-max-prompts", str(args.rl_prompts_m2t), "--learning-rate",
-                                   str(args.rl_lr_m2t), "--rl-temperature", str(args.rl_temperature)])},
+                                   str(args.rl_lr_m2t), "--rl-temperature", str(args.rl_temperature),
+                                   "--rl-kl-coef", str(args.rl_kl)])},
         ev("eval t2m SFT", "t2m", sft_t2m, "eval_sft", [*t2m_reps, "--mm-num-samples", "0", "--greedy"]),
         ev("eval t2m RLVR", "t2m", rl_m2t, "eval_rlvr", [*t2m_reps, "--mm-num-samples", "20", "--mm-num-repeats", "5",
                                                          "--mm-num-times", "4", "--greedy"]),
@@ -205,22 +294,57 @@ def main(argv=None):
     ap.add_argument("--evaluator-epochs", type=int, default=15)
     ap.add_argument("--sft-t2m-epochs", type=int, default=8)
     ap.add_argument("--sft-m2t-epochs", type=int, default=4)
-    ap.add_argument("--rl-prompts", type=int, default=256, help="t2m RLVR prompts per epoch (4 per step)")
+    ap.add_argument("--rl-prompts", type=int, default=384, help="t2m RLVR prompts per epoch (4 per step)")
     ap.add_argument("--rl-prompts-m2t", type=int, default=128, help="m2t RLVR prompts per epoch (4 per step)")
     ap.add_argument("--rl-epochs", type=int, default=1)
-    ap.add_argument("--rl-lr", type=float, default=5e-5, help="t2m RLVR learning rate")
+    ap.add_argument("--rl-lr", type=float, default=2e-5, help="t2m RLVR learning rate")
     ap.add_argument("--rl-lr-m2t", type=float, default=2e-5, help="m2t RLVR learning rate")
-    ap.add_argument("--rl-temperature", type=float, default=0.7, help="rollout temperature")
-    ap.add_argument("--rl-t2m-weights", default="align=1.0,phys=0.5,format=0.2,coh=0.2",
+    ap.add_argument("--rl-temperature", type=float, default=0.15,
+                    help="rollout temperature (low: the evaluation decodes greedily, and updates near the mode move it)")
+    ap.add_argument("--rl-kl", type=float, default=0.05, help="KL coefficient to the SFT reference")
+    ap.add_argument("--rl-t2m-weights", default="align=1.0,phys=0.2,format=0.2,coh=0.0",
                     help="reward weights of the t2m RLVR stage (--reward-<name>-weight)")
     ap.add_argument("--com-candidates", type=int, default=4, help="Chain-of-Motion K of the CoM rows (T = 2)")
     ap.add_argument("--com-items", type=int, default=128, help="test items of the CoM rows")
+    ap.add_argument("--com-temperature", type=float, default=0.3,
+                    help="sampling temperature of the CoM candidates (at 1.0 the tiny model's samples are mostly "
+                         "malformed)")
     ap.add_argument("--eval-replications", type=int, default=3)
     ap.add_argument("--only", nargs="+", default=None, help="run only these stages (names as printed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads of every stage (default: see utils/threads.py)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="run the whole chain once per seed (dataset, models and RL all reseeded) into "
+                         "<out-dir>/seed_<s> and <data-root>/seed_<s>, then print mean ± sd over the seeds")
+    ap.add_argument("--aggregate", nargs="+", default=None, metavar="OUT_DIR",
+                    help="only print mean ± sd over these finished quickstart output folders")
+    ap.add_argument("--ablation", action="store_true",
+                    help="after the chain: the reward ablation (full, w/o R_sem, R_coh, R_phys, R_align, CoM), each an "
+                         "RLVR run from the same SFT checkpoint evaluated by the judge; table in <out-dir>/ablation.md")
     args = ap.parse_args(argv)
+    if args.aggregate:
+        print(aggregate([Path(d) for d in args.aggregate]))
+        return 0
+    if args.seeds:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        i = argv.index("--seeds")
+        j = i + 1
+        while j < len(argv) and not argv[j].startswith("--"):
+            j += 1
+        base = argv[:i] + argv[j:]
+        dirs = []
+        for seed in args.seeds:
+            out = Path(args.out_dir) / f"seed_{seed}"
+            rc = main(base + ["--seed", str(seed), "--out-dir", str(out),
+                              "--data-root", str(Path(args.data_root) / f"seed_{seed}")])
+            if rc:
+                return rc
+            dirs.append(out)
+        text = aggregate(dirs)
+        (Path(args.out_dir) / "seeds.md").write_text(text)
+        print(text)
+        return 0
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg")
     if args.threads:
@@ -256,6 +380,10 @@ def main(argv=None):
     from utils.tables import markdown_table
     print("\n" + markdown_table(["stage", "wall time (s)"],
                                 [[r["stage"], "skipped" if r["skipped"] else r["seconds"]] for r in report]))
+    if args.ablation:
+        rc = run_ablation(args, env)
+        if rc:
+            return rc
     text = summary(Path(args.out_dir))
     (exp / "results.md").write_text(text)
     print("\n" + text)

@@ -52,8 +52,9 @@ def test_sft_then_rlvr_chain(tmp_path):
                                "--mm-num-repeats", "3", "--mm-num-times", "2", "--use-com", "--com-candidates", "2",
                                "--com-refine-steps", "2", "--nli-model-name", "none", "--allow-judge-as-critic"])
     gen = res["results"]["generated"]
-    for k in ("R_precision_top1", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality"):
+    for k in ("R_precision_top1", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality", "Phys"):
         assert np.isfinite(gen[k]["mean"]), k
+    assert 0 <= gen["Phys_below_0.8"]["mean"] <= 1 and 0 <= gen["Phys"]["mean"] <= 1
     assert (tmp_path / "eval" / "eval_t2m_com.json").is_file() and (tmp_path / "eval" / "eval_t2m_com.md").is_file()
     # the report names the critic the CoM scorer ranked with: here, knowingly, the judge itself (no separate
     # critic was trained), which the report says

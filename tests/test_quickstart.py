@@ -12,8 +12,8 @@ def _args(**kw):
     import argparse
     ns = argparse.Namespace(data_root="data", out_dir="experiments", num_motions=800, vq_iters=3000,
                             evaluator_epochs=15, sft_t2m_epochs=8, sft_m2t_epochs=4, rl_prompts=256,
-                            rl_prompts_m2t=128, rl_epochs=1, rl_lr=5e-5, rl_lr_m2t=2e-5, rl_temperature=0.7,
-                            rl_t2m_weights="align=1.0,phys=0.5,format=0.2,coh=0.2", com_candidates=4, com_items=128,
+                            rl_prompts_m2t=128, rl_epochs=1, rl_lr=2e-5, rl_lr_m2t=2e-5, rl_temperature=0.25, rl_kl=0.05,
+                            rl_t2m_weights="align=1.0,phys=0.2,format=0.2,coh=0.0", com_candidates=4, com_items=128, com_temperature=0.3,
                             eval_replications=3, seed=0)
     for k, v in kw.items():
         setattr(ns, k, v)
@@ -65,3 +65,34 @@ def test_summary_names_judge_and_critic(tmp_path):
     assert "| SFT |" in text and "| + RLVR + CoM |" in text and "| + RLVR |" not in text
     assert "judge (every number above): /j/opt.txt (sha256 bbbbbbbbbbbb)" in text
     assert "critic (rewards and CoM ranking): /c/opt.txt (sha256 dddddddddddd)" in text
+
+
+def test_ablation_runs_one_rlvr_per_variant_and_tabulates(tmp_path, monkeypatch):
+    calls = []
+    block = {k: {"mean": 0.5, "ci": 0.0} for k in ("R_precision_top1", "R_precision_top3", "FID", "MM_Dist",
+                                                    "Phys_below_0.8")}
+
+    def fake_run(cmd, cwd=None, env=None):
+        calls.append(cmd)
+        if cmd[1] == "eval_mllm.py":
+            task = cmd[cmd.index("--eval-task") + 1]
+            out = tmp_path / cmd[cmd.index("--exp-name") + 1]
+            out.mkdir(parents=True, exist_ok=True)
+            res = {"generated": block} if task == "t2m" else {"nlg": {"bleu_4": 0.1, "cider": 0.5}}
+            (out / f"eval_{task}.json").write_text(json.dumps({"results": res}))
+        import types
+        return types.SimpleNamespace(returncode=0)
+    monkeypatch.setattr(quickstart.subprocess, "run", fake_run)
+    assert quickstart.run_ablation(_args(out_dir=str(tmp_path)), env={}) == 0
+    trains = [c for c in calls if c[1] == "train_mllm.py"]
+    assert len(trains) == 7  # full x2, w/o sem (m2t), w/o coh x2, w/o phys, w/o align
+    for c in trains:
+        name = c[c.index("--exp-name") + 1]
+        for w in ("sem", "coh", "phys", "align"):
+            zeroed = [c[i + 1] for i, x in enumerate(c) if x == f"--reward-{w}-weight"][-1:] == ["0"]
+            assert zeroed == (f"wo_R_{w}" in name), (name, w)
+        if name.endswith("_m2t"):  # from the SFT checkpoint, not from the full chain's RLVR
+            assert c[c.index("--rl-reference-ckpt") + 1].endswith("motionllm_m2t_best.pth")
+    text = (tmp_path / "ablation.md").read_text()
+    for v in quickstart.ABLATIONS:
+        assert f"| {v} |" in text
