@@ -49,6 +49,7 @@ class Generator:
         self.m, self.args, self.scorer = mllm, args, scorer
         self.seconds, self.samples, self.failures = 0.0, 0, 0
         self.failure_kinds: dict = {}
+        self.com_kept_greedy = 0
 
     def __call__(self, task, inputs, sample: bool | None = None, n: int = 1) -> list:
         a = self.args
@@ -61,8 +62,10 @@ class Generator:
             if a.use_com:  # n > 1 (multimodality): n independent Chain-of-Motion picks per input
                 from models.com import chain_of_motion
                 rep = [x for x in chunk for _ in range(n)]
-                best, _ = chain_of_motion(self.m, task, rep, self.scorer, a.com_candidates, a.com_refine_steps,
-                                          a.temperature, a.top_p, a.max_new_tokens)
+                best, st = chain_of_motion(self.m, task, rep, self.scorer, a.com_candidates, a.com_refine_steps,
+                                           a.temperature, a.top_p, a.max_new_tokens,
+                                           include_greedy=bool(getattr(a, "com_include_greedy", False)) and n == 1)
+                self.com_kept_greedy += st.get("com_kept_greedy", 0)
                 out += best
             else:
                 do_sample = a.do_sample if sample is None else sample
@@ -294,7 +297,8 @@ def main(argv=None):
     res = (eval_t2m if args.eval_task == "t2m" else eval_m2t)(args, mllm, wrapper, wv, vq, gen)
     meta = {"checkpoint": args.eval_ckpt, "split": args.split, "engine": args.gen_engine, "device": str(device) + (
         f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
-        "com": f"K={args.com_candidates}, T={args.com_refine_steps}" if args.use_com else "off",
+        "com": (f"K={args.com_candidates}, T={args.com_refine_steps}" + (", greedy candidate included (kept for "
+                f"{gen.com_kept_greedy} inputs)" if args.com_include_greedy else "")) if args.use_com else "off",
         "decoding": decoding_name(args),
         "com_scorer": f"{scorer_name} (never sees the reference)" if args.use_com else None,
         "critic": scorer.critic["critic"] if args.use_com else None,

@@ -203,7 +203,7 @@ def stages(args):
     rl_m2t = exp / "morl_rlvr_m2t" / f"motionllm_rlvr_epoch_{args.rl_epochs - 1}.pth"
     eval_base = ["--vq-ckpt", str(vq), "--llm-backbone", str(backbone), "--data-root", str(data), "--evaluator-dir", str(judge),
                  "--glove-dir", str(data / "glove"), "--max-new-tokens", "160"]
-    com = ["--use-com", "--com-candidates", str(args.com_candidates), "--com-refine-steps", "2",
+    com = ["--use-com", "--com-candidates", str(args.com_candidates), "--com-refine-steps", "2", "--com-include-greedy",
            "--temperature", str(args.com_temperature), "--reward-align-metric", "retrieval",
            "--com-evaluator-dir", str(critic), "--reward-glove-path", str(data / "glove"), "--nli-model-name", "none"]
     seed = ["--seed", str(args.seed)]
@@ -274,10 +274,11 @@ def stages(args):
         ev("eval t2m RLVR", "t2m", rl_m2t, "eval_rlvr", [*t2m_reps, "--mm-num-samples", "20", "--mm-num-repeats", "5",
                                                          "--mm-num-times", "4", "--greedy"]),
         ev("eval t2m RLVR+CoM", "t2m", rl_m2t, "eval_rlvr",
-           ["--replications", "1", "--mm-num-samples", "0", "--max-items", str(args.com_items), *com]),
+           [*t2m_reps, "--mm-num-samples", "0", *(["--max-items", str(args.com_items)] if args.com_items else []), *com]),
         ev("eval m2t SFT", "m2t", sft_m2t, "eval_sft"),
         ev("eval m2t RLVR", "m2t", rl_m2t, "eval_rlvr"),
-        ev("eval m2t RLVR+CoM", "m2t", rl_m2t, "eval_rlvr", ["--max-items", str(args.com_items), *com]),
+        ev("eval m2t RLVR+CoM", "m2t", rl_m2t, "eval_rlvr",
+           [*(["--max-items", str(args.com_items)] if args.com_items else []), *com]),
         {"name": "render a sample", "output": exp / "quickstart" / f"{sample}.gif",
          "cmd": lambda: [py, "-m", "utils.plot_script", str(data / "new_joint_vecs" / f"{sample}.npy"),
                          str(exp / "quickstart" / f"{sample}.gif"), "--dataset", "t2m", "--title",
@@ -305,10 +306,11 @@ def main(argv=None):
     ap.add_argument("--rl-t2m-weights", default="align=1.0,phys=0.2,format=0.2,coh=0.0",
                     help="reward weights of the t2m RLVR stage (--reward-<name>-weight)")
     ap.add_argument("--com-candidates", type=int, default=4, help="Chain-of-Motion K of the CoM rows (T = 2)")
-    ap.add_argument("--com-items", type=int, default=128, help="test items of the CoM rows")
-    ap.add_argument("--com-temperature", type=float, default=0.3,
-                    help="sampling temperature of the CoM candidates (at 1.0 the tiny model's samples are mostly "
-                         "malformed)")
+    ap.add_argument("--com-items", type=int, default=0,
+                    help="test items of the CoM rows (0: all, with the same replications as the other rows)")
+    ap.add_argument("--com-temperature", type=float, default=0.15,
+                    help="sampling temperature of the CoM candidates: the RLVR rollout temperature, the distribution "
+                         "RL shaped (at 1.0 the tiny model's samples are mostly malformed)")
     ap.add_argument("--eval-replications", type=int, default=3)
     ap.add_argument("--only", nargs="+", default=None, help="run only these stages (names as printed)")
     ap.add_argument("--seed", type=int, default=0)

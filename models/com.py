@@ -23,13 +23,21 @@ def update_best(best: list, scores, outputs: list, K: int) -> list:
 
 
 def chain_of_motion(mllm, task: str, inputs: list, scorer, candidates: int = 8, rounds: int = 2,
-                    temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256) -> tuple[list, dict]:
-    """Best output per input (dicts as returned by ``MotionLLM.generate``) and statistics."""
+                    temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
+                    include_greedy: bool = False) -> tuple[list, dict]:
+    """Best output per input (dicts as returned by ``MotionLLM.generate``) and statistics.
+    ``include_greedy``: the greedy decode joins round 1's candidates (K sampled + 1), so the chain can only
+    replace it with a candidate the scorer prefers."""
     if candidates < 1 or rounds < 1:
         raise ValueError("--com-candidates and --com-refine-steps must be at least 1")
     best: list = [None] * len(inputs)
     plans = None
     picked_round = [0] * len(inputs)
+    if include_greedy:
+        greedy = mllm.generate(task, captions=inputs if task == "t2m" else None,
+                               motion_codes=inputs if task == "m2t" else None, do_sample=False,
+                               max_new_tokens=max_new_tokens)
+        best = update_best(best, scorer(task, list(inputs), greedy), greedy, 1)
     for r in range(rounds):
         outs = mllm.generate(task, captions=inputs if task == "t2m" else None,
                              motion_codes=inputs if task == "m2t" else None, plans=plans,
@@ -45,4 +53,6 @@ def chain_of_motion(mllm, task: str, inputs: list, scorer, candidates: int = 8, 
     stats = {"com_candidates": candidates, "com_rounds": rounds,
              "com_best_from_round": np.bincount(picked_round, minlength=rounds + 1)[1:].tolist(),
              "com_mean_best_score": float(np.mean([b[0] for b in best])) if best else 0.0}
+    if include_greedy:
+        stats["com_kept_greedy"] = int(sum(1 for r in picked_round if r == 0))
     return [b[1] for b in best], stats

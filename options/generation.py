@@ -51,6 +51,9 @@ def add_com_args(parser: argparse.ArgumentParser, training: bool = False):
                        help="CoM candidates K of eval/demo; accepted here, in training K = --rl-group-size")
         return g
     g.add_argument("--use-com", action="store_true", help="Chain-of-Motion decoding")
+    g.add_argument("--com-include-greedy", action="store_true",
+                   help="the greedy decode joins the first round's candidates: CoM then only replaces it with a "
+                        "candidate the critic prefers")
     g.add_argument("--com-candidates", type=int, default=8, help="CoM candidates K per round")
     g.add_argument("--com-refine-steps", type=int, default=2, help="CoM rounds T")
     g.add_argument("--com-evaluator-dir", type=str, default=None,

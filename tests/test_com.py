@@ -86,3 +86,17 @@ def test_update_best_and_bad_arguments():
     assert best[0] == (0.95, {"x": 0}) and best[1] == (0.5, {"x": 3})  # the earlier winner is kept
     with pytest.raises(ValueError, match="at least 1"):
         chain_of_motion(FakeLLM(), "t2m", ["x"], lambda *a: [0], candidates=0)
+
+
+def test_the_greedy_candidate_is_kept_unless_a_sample_scores_higher():
+    llm = FakeLLM()  # call 0 = the greedy decode (codes 0 for j=0), then the rounds 1..2
+
+    def prefers(n):
+        return lambda task, inputs, outputs: [-abs(len(o["motion_codes"]) - n) for o in outputs]
+    best, stats = chain_of_motion(llm, "t2m", ["walk"], prefers(0), candidates=3, rounds=2, include_greedy=True)
+    assert llm.calls[0]["do_sample"] is False and all(c["do_sample"] for c in llm.calls[1:])
+    assert len(best[0]["motion_codes"]) == 0 and stats["com_kept_greedy"] == 1  # nothing beat the greedy decode
+    assert llm.calls[1]["plans"] is None and llm.calls[2]["plans"] == ["plan r0 c0 for 0"]  # its reasoning refined
+    best, stats = chain_of_motion(FakeLLM(), "t2m", ["walk"], prefers(21), candidates=3, rounds=2,
+                                  include_greedy=True)
+    assert len(best[0]["motion_codes"]) == 21 and stats["com_kept_greedy"] == 0
