@@ -39,6 +39,7 @@ import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and t
 import numpy as np
 import torch
 
+from models.prompts import FAILURE_KINDS  # noqa: E402
 from utils.io import check_writable  # noqa: E402
 
 
@@ -139,10 +140,6 @@ def load_model(args, device, vq):
         raise DemoError(f"--vq-ckpt {args.vq_ckpt}: codebook size {vq.nb_code} != {model.cfg.nb_code} motion tokens "
                         f"of --model-ckpt {ckpt}")
     return model
-
-
-STATUS_HELP = {"truncated": "cut off at --max-new-tokens; raise it", "no_answer": "no <answer> in the output",
-               "malformed": "tags missing or misplaced", "empty": "the answer is empty"}
 
 
 def generate(model, task, inputs, args, vq_stats=None) -> tuple:
@@ -284,7 +281,7 @@ def run_t2m(args, model, vq, mean, std, prompts, save_dir) -> dict:
                 rec.update(status=status, frames=len(joints))
                 print(f"    {len(codes)} codes -> {len(joints)} frames -> {save_dir / stem}.*")
                 if status != "ok":
-                    print(f"    warning: the answer is {status} ({STATUS_HELP.get(status, status)}); the motion holds "
+                    print(f"    warning: the answer is {status} ({FAILURE_KINDS.get(status, status)}); the motion holds "
                           "the codes generated before that")
         results.append(rec)
     if missing:
@@ -310,7 +307,7 @@ def run_m2t(args, model, vq, mean, std, motions, loaded) -> dict:
             print(f"    note: {len(feats)} frames is longer than the clips the model was trained on (at most 196 "
                   "frames, 9.8 s at 20 fps); expect a less reliable caption")
         print(f"    reasoning: {one_line(rec['reasoning']) or '(empty)'}")
-        why = STATUS_HELP.get(status, "empty output") if status != "ok" else "empty output"
+        why = FAILURE_KINDS.get(status, "empty output") if status != "ok" else "empty output"
         print(f"    caption:   {caption or '(no caption: ' + why + '; raw output: ' + (one_line(rec['text']) or '-') + ')'}")
         results.append(rec)
     return {"mode": "m2t", "num_inputs": len(motions), "num_no_caption": empty, "com": com, "results": results}

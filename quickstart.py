@@ -37,6 +37,11 @@ def weight_flags(spec: str) -> list:
     return out
 
 
+# the results rows of the quickstart: (row, run folder, report) per task
+EVAL_ROWS = {task: [("SFT", "eval_sft", f"eval_{task}.json"), ("+ RLVR", "eval_rlvr", f"eval_{task}.json"),
+                    ("+ RLVR + CoM", "eval_rlvr", f"eval_{task}_com.json")] for task in ("t2m", "m2t")}
+
+
 def summary(exp: Path) -> str:
     """The results of the quickstart as two tables (t2m, m2t): SFT, +RLVR, +RLVR+CoM, every number from the
     judge; the judge and the critic named with their checksums."""
@@ -47,8 +52,7 @@ def summary(exp: Path) -> str:
         f = exp / run / name
         return json.loads(f.read_text()) if f.is_file() else None
     out = []
-    rows_t = [("SFT", load("eval_sft", "eval_t2m.json")), ("+ RLVR", load("eval_rlvr", "eval_t2m.json")),
-              ("+ RLVR + CoM", load("eval_rlvr", "eval_t2m_com.json"))]
+    rows_t = [(name, load(run, f)) for name, run, f in EVAL_ROWS["t2m"]]
     cols = ["R_precision_top1", "R_precision_top2", "R_precision_top3", "FID", "MM_Dist", "Diversity", "MModality",
             "Phys_below_0.8"]
     table, meta = [], None
@@ -68,8 +72,7 @@ def summary(exp: Path) -> str:
         out += ["## text -> motion (synthetic test split; mean ± 95% CI over replications)", "",
                 markdown_table(["", "top-1", "top-2", "top-3", "FID", "MM-Dist", "Diversity", "MModality",
                                 "phys < 0.8", "failed", "items × reps"], table)]
-    rows_m = [("SFT", load("eval_sft", "eval_m2t.json")), ("+ RLVR", load("eval_rlvr", "eval_m2t.json")),
-              ("+ RLVR + CoM", load("eval_rlvr", "eval_m2t_com.json"))]
+    rows_m = [(name, load(run, f)) for name, run, f in EVAL_ROWS["m2t"]]
     table = []
     for name, r in rows_m:
         if r is None:
@@ -103,9 +106,7 @@ def aggregate(dirs: list) -> str:
     import numpy as np
 
     from utils.tables import markdown_table
-    rows = [("t2m SFT", "eval_sft", "eval_t2m.json"), ("t2m + RLVR", "eval_rlvr", "eval_t2m.json"),
-            ("t2m + RLVR + CoM", "eval_rlvr", "eval_t2m_com.json"), ("m2t SFT", "eval_sft", "eval_m2t.json"),
-            ("m2t + RLVR", "eval_rlvr", "eval_m2t.json"), ("m2t + RLVR + CoM", "eval_rlvr", "eval_m2t_com.json")]
+    rows = [(f"{task} {name}", run, f) for task in ("t2m", "m2t") for name, run, f in EVAL_ROWS[task]]
     t2m_keys = ("R_precision_top1", "R_precision_top3", "FID", "MM_Dist")
     m2t_keys = ("R_precision_top3", "bleu_4", "cider", "rouge_l")
 

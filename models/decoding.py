@@ -75,8 +75,7 @@ def sample_tokens(logits: torch.Tensor, p: SamplingParams) -> tuple[torch.Tensor
 def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_token_id: int,
            pad_token_id: int, params: SamplingParams, num_return_sequences: int = 1, sync=None) -> dict:
     """Left-padded prompts (B, L) -> ``tokens`` (B·n, C) (pad after EOS), ``logprobs`` (B·n, C) of each
-    sampled token under the sampling distribution (0 after EOS), ``lengths`` (B·n,) tokens up to and
-    including EOS. Rows are grouped per prompt (prompt i's samples are rows i·n … i·n + n − 1).
+    sampled token under the sampling distribution (0 after EOS). Rows are grouped per prompt (prompt i's samples are rows i·n … i·n + n − 1).
     ``sync(flag: bool) -> bool``: any-rank reduction for sharded models (see module doc)."""
     from transformers import DynamicCache
 
@@ -99,16 +98,13 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
     tokens = torch.full((N, max_new_tokens), pad_token_id, dtype=torch.long, device=dev)
     logps = torch.zeros((N, max_new_tokens), dtype=torch.float32, device=dev)
     done = torch.zeros(N, dtype=torch.bool, device=dev)
-    lengths = torch.full((N,), max_new_tokens, dtype=torch.long, device=dev)
     ones = torch.ones((N, 1), dtype=att.dtype, device=dev)
     for t in range(max_new_tokens):
         tok, lp = sample_tokens(process_logits(logits, params), params)
         tok = torch.where(done, torch.full_like(tok, pad_token_id), tok)
         tokens[:, t] = tok
         logps[:, t] = lp.masked_fill(done, 0.0)
-        newly = (tok == eos_token_id) & ~done
-        lengths = torch.where(newly, torch.full_like(lengths, t + 1), lengths)
-        done = done | newly
+        done = done | (tok == eos_token_id)
         unfinished = not bool(done.all())
         if sync is not None:
             unfinished = sync(unfinished)
@@ -120,4 +116,4 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
                     cache=cache, use_cache=True)
         logits = out.logits[:, -1]
         next_pos = next_pos + 1
-    return {"tokens": tokens, "logprobs": logps, "lengths": lengths}
+    return {"tokens": tokens, "logprobs": logps}

@@ -469,11 +469,12 @@ class MotionLLM(torch.nn.Module):
         for row in new:
             toks = row.tolist()
             eos = self.tokenizer.eos_token_id
-            if eos in toks:
+            ended = eos in toks
+            if ended:
                 toks = toks[: toks.index(eos)]
             text = self.tokenizer.decode(toks, skip_special_tokens=False)
             p = parse_output(text, self.cfg.nb_code)
-            cut = eos not in row.tolist() and len(toks) >= max_new_tokens
+            cut = not ended and len(toks) >= max_new_tokens
             item = {"text": text, "reasoning": p.reasoning, "answer": p.answer, "motion_codes": p.motion_codes,
                     "well_formed": p.well_formed, "status": generation_status(task, p, cut), "num_tokens": len(toks)}
             if return_ids:

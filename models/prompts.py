@@ -122,8 +122,9 @@ class Parsed:
     stray_tags: bool = False  # tags (other than the motion block's) inside the answer
 
 
-# why a generation is not a usable answer (``generation_status``); "ok" when it is
-FAILURE_KINDS = ("no_answer", "truncated", "malformed", "empty")
+# why a generation is not a usable answer (``generation_status``; "ok" when it is), and what that means
+FAILURE_KINDS = {"no_answer": "no <answer> in the output", "truncated": "cut off at the token limit (--max-new-tokens)",
+                 "malformed": "tags missing or misplaced", "empty": "the answer is empty"}
 
 
 def _strip_tags(text: str) -> tuple[str, bool]:

@@ -50,10 +50,10 @@ def build_com_scorer(args, task: str, vq, device, judge: str | None = None,
     critic is an error naming the flags (``--reward-align-weight 0`` ranks without one).
     ``scorer.critic`` holds :func:`rewards.critic.check_critic`'s record (both fingerprints).
     ``use_reasoning``: whether the model writes reasoning (eval and demo assume it does)."""
-    from rewards.critic import check_args_critic, check_critic, describe
+    from rewards.critic import check_args_critic, describe
     from rewards.factory import build_rewards
     judge = judge or getattr(args, "judge_evaluator_dir", None)
-    allow = bool(getattr(args, "allow_judge_as_critic", False))
+    allow = bool(getattr(args, "allow_judge_as_critic", False))  # only then may a missing critic be the judge
     com_dir = getattr(args, "com_evaluator_dir", None)
     if com_dir:
         args.reward_dataset_opt_path = com_dir
@@ -61,12 +61,13 @@ def build_com_scorer(args, task: str, vq, device, judge: str | None = None,
         args.reward_dataset_opt_path = judge
     if not Path(args.reward_glove_path).exists() and getattr(args, "glove_dir", None):
         args.reward_glove_path = args.glove_dir
-    if float(args.reward_align_weight) != 0.0:  # refused before anything loads
-        check_args_critic(args, judge, "Chain-of-Motion scorer")
+    # refused before anything loads (the critic is the evaluator of the align reward, when it is on)
+    critic = check_args_critic(args, judge, "Chain-of-Motion scorer",
+                               uses_evaluator=float(args.reward_align_weight) != 0.0)
     composite = build_rewards(args, task, vq=vq, device=device, purpose="com", decoder=decoder,
                               use_reasoning=use_reasoning)
     scorer = ComScorer(composite)
-    scorer.critic = check_critic(composite.critic, judge, allow, "Chain-of-Motion scorer")
+    scorer.critic = critic
     if "align" not in composite.names:
         return scorer, "no evaluator (align off)"
     name = describe(composite.critic) + (" — the JUDGE itself (--allow-judge-as-critic)"

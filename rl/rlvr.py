@@ -30,17 +30,13 @@ def load_reward_vq(args, nb_code: int, device, task: str):
     return vq
 
 
-def build_trainer(model, args, task: str, vq, device, dist):
-    """The reward callback, the optional Chain-of-Motion scorer and the trainer."""
+def build_trainer(model, args, task: str, vq, device, dist, critic_check: dict):
+    """The reward callback, the optional Chain-of-Motion scorer and the trainer. ``critic_check``: what
+    :func:`rewards.critic.check_args_critic` found before anything loaded (config.json records both evaluators)."""
     from rewards.callbacks import GRPOReward, build_com_scorer
     from rewards.factory import build_rewards
-    from rewards.critic import check_critic
-    reward = build_rewards(args, task, vq=vq, device=device)  # (the critic was checked in run_rlvr already)
-    # the critic inside the reward is never the judge of the metrics (unless --allow-judge-as-critic);
-    # config.json records both
-    chk = check_critic(reward.critic, args.judge_evaluator_dir, args.allow_judge_as_critic,
-                       "train_mllm.py --train-stage rlvr: the text-motion consistency reward")
-    reward.notes.update(judge=chk["judge"], judge_as_critic=chk["judge_as_critic"])
+    reward = build_rewards(args, task, vq=vq, device=device)
+    reward.notes.update(judge=critic_check["judge"], judge_as_critic=critic_check["judge_as_critic"])
     cfg = GRPOConfig.from_args(args)
     com_scorer = None
     if cfg.com_rounds > 1:
@@ -63,10 +59,13 @@ def run_rlvr(args) -> dict:
 
     from rewards.critic import check_args_critic
     task = args.training_task
-    check_run(args)  # run folder and input files first
-    if task == "t2m" and float(args.reward_align_weight) != 0.0:  # the critic is not the judge: before any load
-        check_args_critic(args, args.judge_evaluator_dir, "train_mllm.py --train-stage rlvr: the consistency reward")
-    device, exp_dir, dist, latest = setup_run(args)
+    checked = check_run(args)  # run folder and input files first
+    # the critic inside the reward (t2m's consistency reward) is never the judge of the metrics (unless
+    # --allow-judge-as-critic): checked before anything loads
+    critic_check = check_args_critic(args, args.judge_evaluator_dir,
+                                     "train_mllm.py --train-stage rlvr: the consistency reward",
+                                     uses_evaluator=task == "t2m" and float(args.reward_align_weight) != 0.0)
+    device, exp_dir, dist, latest = setup_run(args, checked)
     model = load_policy(args, device, ckpt=args.rl_reference_ckpt)
     model.set_task(task)
     model.add_reference(task)  # frozen copy of the SFT adapter = the reference policy
@@ -76,7 +75,7 @@ def run_rlvr(args) -> dict:
     prepare_parallel(model, dist, args)
     nb_code = model.cfg.nb_code
     vq = load_reward_vq(args, nb_code, device, task)
-    trainer, reward = build_trainer(model, args, task, vq, device, dist)
+    trainer, reward = build_trainer(model, args, task, vq, device, dist, critic_check)
     if args.rollout_engine == "vllm":
         from models.vllm_engine import VLLMEngine
         model.use_engine(VLLMEngine(model, task, work_dir=exp_dir / "vllm", seed=args.seed,

@@ -42,12 +42,12 @@ def check_run(args) -> tuple:
     return exp_dir, latest
 
 
-def setup_run(args):
-    """Checks (:func:`check_run`), processes, seed, device and the run folder. Every rank uses the same seed
-    (identical initial weights); a multi-process run takes its device from accelerate. Returns (device,
-    exp_dir, dist, latest): ``latest`` is the stage's resume checkpoint, which exists whenever ``--resume``
-    is given."""
-    exp_dir, latest = check_run(args)
+def setup_run(args, checked: tuple | None = None):
+    """Checks (:func:`check_run`, unless its result is given as ``checked``), processes, seed, device and the
+    run folder. Every rank uses the same seed (identical initial weights); a multi-process run takes its device
+    from accelerate. Returns (device, exp_dir, dist, latest): ``latest`` is the stage's resume checkpoint,
+    which exists whenever ``--resume`` is given."""
+    exp_dir, latest = checked or check_run(args)
     dist, device = setup_process(args)
     prepare_run_dir(exp_dir, resume=args.resume, overwrite=args.overwrite, dist=dist)
     dist.barrier()

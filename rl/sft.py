@@ -258,11 +258,11 @@ class _Meter:
 
 
 def run_sft(args) -> dict:
-    check_run(args)  # before the CoT files are read
+    checked = check_run(args)  # before the CoT files are read
     task = args.training_task
     nb_code = resolve_nb_code(args)
     read = read_sft_records(args, task, nb_code)
-    device, exp_dir, dist, latest = setup_run(args)
+    device, exp_dir, dist, latest = setup_run(args, checked)
     best_path = exp_dir / f"motionllm_{task}_best.pth"
     model = load_policy(args, device, ckpt=latest if args.resume else args.init_ckpt, nb_code=nb_code)
     resume_state = load_checkpoint(latest) if args.resume else None
