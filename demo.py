@@ -133,6 +133,7 @@ def load_model(args, device, vq):
     from models.mllm import MotionLLM
     try:
         model = MotionLLM.from_checkpoint(ckpt, device=device, llm_backbone=args.llm_backbone, dtype=args.dtype)
+        model.use_format_mask = getattr(args, "format_mask", True)
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise DemoError(f"--model-ckpt {ckpt}: cannot load ({one_line(exc, 240)}); "
                         "pass --llm-backbone if the backbone moved") from exc

@@ -286,6 +286,7 @@ def main(argv=None):
         scorer, scorer_name = build_com_scorer(args, args.eval_task, vq, device, judge=args.evaluator_dir)
     mllm = MotionLLM.from_checkpoint(args.eval_ckpt, device=device, llm_backbone=args.llm_backbone,
                                      dtype=args.dtype)
+    mllm.use_format_mask = args.format_mask
     if args.gen_engine == "vllm":
         from models.vllm_engine import VLLMEngine
         mllm.use_engine(VLLMEngine(mllm, args.eval_task, seed=args.seed,
@@ -299,7 +300,8 @@ def main(argv=None):
         f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "com": (f"K={args.com_candidates}, T={args.com_refine_steps}" + (", greedy candidate included (kept for "
                 f"{gen.com_kept_greedy} inputs)" if args.com_include_greedy else "")) if args.use_com else "off",
-        "decoding": decoding_name(args),
+        "decoding": decoding_name(args) + ("" if args.format_mask or args.gen_engine == "vllm" else ", no format mask"),
+        "format_mask": bool(args.format_mask and args.gen_engine != "vllm"),
         "com_scorer": f"{scorer_name} (never sees the reference)" if args.use_com else None,
         "critic": scorer.critic["critic"] if args.use_com else None,
         "judge_as_critic": bool(scorer.critic["judge_as_critic"]) if args.use_com else False,

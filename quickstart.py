@@ -3,7 +3,10 @@
 
 Each stage is the same command line a GPU user would run by hand; a stage whose output already
 exists is skipped (``--force`` reruns everything). A stage that runs again (forced, or after an interrupted
-run) replaces its run folder: the training stages get ``--overwrite``. Wall time per stage is printed and written to
+run) replaces its run folder: the training stages get ``--overwrite``. Stages whose inputs are ready run two
+at a time (``--jobs``, :mod:`utils.stage_runner`; each stage's output then goes to
+``experiments/quickstart/logs/<stage>.log``): on CPU the tiny LLM stages gain little from a second thread, two
+of them side by side nearly twice as much. Wall time per stage is printed and written to
 ``experiments/quickstart/stages.json``.
 """
 from __future__ import annotations
@@ -20,6 +23,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
+from utils.stage_runner import default_jobs, run_stages  # noqa: E402
 
 
 def first_caption(path: Path) -> str:
@@ -209,7 +213,7 @@ def stages(args):
            "--com-evaluator-dir", str(critic), "--reward-glove-path", str(data / "glove"), "--nli-model-name", "none"]
     seed = ["--seed", str(args.seed)]
     sft_common = [*seed, "--llm-backbone", str(backbone), "--vq-ckpt", str(vq), "--use-reasoning", "--overwrite",
-                  "--batch-size", "16", "--max-motion-len", "200", *lora]
+                  "--batch-size", "16", "--max-motion-len", "200", "--lora-dropout", str(args.lora_dropout), *lora]
     rl_common = ["--train-stage", "rlvr", *seed, "--cot-train-jsonl", "--out-dir", str(exp), "--llm-backbone", str(backbone),
                  "--vq-ckpt", str(vq), "--use-reasoning", "--rl-epochs", str(args.rl_epochs),
                  "--rl-batch-size", "4", "--rl-group-size", "8", "--rl-max-new-tokens", "160",
@@ -222,79 +226,82 @@ def stages(args):
         return [py, "train_mllm.py", "--training-task", task, "--exp-name", f"morl_rlvr_{task}",
                 "--rl-reference-ckpt", str(ref), *c, *extra]
 
-    def ev(name, task, ckpt, out, extra=()):
+    def ev(name, task, ckpt, out, after, extra=()):
         return {"name": name, "output": exp / out / f"eval_{task}{'_com' if '--use-com' in extra else ''}.json",
+                "after": ["evaluator (judge)", *after],
                 "cmd": [py, "eval_mllm.py", "--eval-task", task, "--eval-ckpt", str(ckpt), *eval_base,
                         "--out-dir", str(exp), "--exp-name", out, *extra]}
 
     t2m_reps = ["--replications", str(args.eval_replications)]
+    evaluator = ["--glove-dir", str(data / "glove"), "--small", "--movement-iters", "1000", "--movement-lr", "1e-3",
+                 "--max-epoch", str(args.evaluator_epochs), "--lr", "1e-3", "--overwrite"]
+    # In priority order (utils/stage_runner.py starts the first ready stage first): the longest chain, dataset ->
+    # VQ-VAE -> CoT -> SFT t2m -> RLVR t2m -> t2m CoM evaluation, goes first and the rest runs beside it (the
+    # evaluators beside the VQ-VAE). The t2m and m2t adapters are separate LoRA adapters of one backbone, so each
+    # task's chain (SFT -> RLVR -> evaluation) runs on its own; a checkpoint holds both adapters, the other task's
+    # one untrained.
     return [
-        {"name": "synthetic dataset", "output": data / "Mean.npy",
+        {"name": "synthetic dataset", "output": data / "Mean.npy", "after": [],
          "cmd": [py, "prepare/make_synthetic_dataset.py", "--out", str(data), "--num-motions", str(args.num_motions),
                  "--seed", str(args.seed), "--overwrite"]},
-        {"name": "tiny backbone", "output": backbone / "config.json",
+        {"name": "tiny backbone", "output": backbone / "config.json", "after": ["synthetic dataset"],
          "cmd": [py, "prepare/make_tiny_backbone.py", "--out", str(backbone), "--tokenizer", "bpe",
                  "--data-root", str(data), "--overwrite"]},
-        {"name": "VQ-VAE", "output": vq,
+        {"name": "VQ-VAE", "output": vq, "after": ["synthetic dataset"],
          "cmd": [py, "train_vq.py", "--data-root", str(data), "--out-dir", str(exp), "--exp-name", "vq_synthetic",
                  "--width", "128", "--code-dim", "128", "--output-emb-width", "128", "--nb-code", "512",
                  "--batch-size", "64", "--total-iter", str(args.vq_iters), "--warm-up-iter", "200",
                  "--lr-scheduler", str(int(args.vq_iters * 0.8)), "--eval-iter", "1000", "--overwrite", *seed]},
-        {"name": "evaluator (judge)", "output": judge / "model" / "finest.tar",
-         "cmd": [py, "train_evaluator.py", "--data-root", str(data), "--glove-dir", str(data / "glove"),
-                 "--checkpoints-dir", str(exp / "evaluator_synthetic"), "--small", "--movement-iters", "1000",
-                 "--movement-lr", "1e-3", "--max-epoch", str(args.evaluator_epochs), "--lr", "1e-3", "--overwrite",
-                 *seed]},
-        {"name": "evaluator (critic)", "output": critic / "model" / "finest.tar",
-         "cmd": [py, "train_evaluator.py", "--data-root", str(data), "--glove-dir", str(data / "glove"),
-                 "--checkpoints-dir", str(exp / "evaluator_critic"), "--small", "--movement-iters", "1000",
-                 "--movement-lr", "1e-3", "--max-epoch", str(args.evaluator_epochs), "--lr", "1e-3", "--overwrite",
-                 "--seed", str(args.seed + 1), "--val-split", "train", "--eval-split", "train"]},
-        {"name": "CoT data", "output": cot / "m2t_val.jsonl",
+        {"name": "evaluator (critic)", "output": critic / "model" / "finest.tar", "after": ["synthetic dataset"],
+         "cmd": [py, "train_evaluator.py", "--data-root", str(data), "--checkpoints-dir", str(exp / "evaluator_critic"),
+                 *evaluator, "--seed", str(args.seed + 1), "--val-split", "train", "--eval-split", "train"]},
+        {"name": "evaluator (judge)", "output": judge / "model" / "finest.tar", "after": ["synthetic dataset"],
+         "cmd": [py, "train_evaluator.py", "--data-root", str(data), "--checkpoints-dir", str(exp / "evaluator_synthetic"),
+                 *evaluator, *seed]},
+        {"name": "CoT data", "output": cot / "m2t_val.jsonl", "after": ["VQ-VAE"],
          "cmd": [py, "prepare/build_cot.py", "--vq-ckpt", str(vq), "--data-root", str(data), "--out-dir", str(cot),
                  "--split", "train", "val", "--captions-per-item", "2", "--reasoner", "template"]},
-        {"name": "SFT t2m", "output": sft_t2m,
+        {"name": "SFT t2m", "output": sft_t2m, "after": ["CoT data", "tiny backbone"],
          "cmd": [py, "train_mllm.py", "--train-stage", "sft", "--training-task", "t2m",
                  "--cot-train-jsonl", str(cot / "t2m_train.jsonl"), "--cot-val-jsonl", str(cot / "t2m_val.jsonl"),
                  "--exp-name", "morl_sft_t2m", "--out-dir", str(exp), "--epochs", str(args.sft_t2m_epochs),
                  "--learning-rate", "2e-3", *sft_common]},
-        {"name": "SFT m2t", "output": sft_m2t,
+        {"name": "SFT m2t", "output": sft_m2t, "after": ["CoT data", "tiny backbone"],
          "cmd": [py, "train_mllm.py", "--train-stage", "sft", "--training-task", "m2t",
                  "--cot-train-jsonl", str(cot / "m2t_train.jsonl"), "--cot-val-jsonl", str(cot / "m2t_val.jsonl"),
-                 "--exp-name", "morl_sft_m2t", "--out-dir", str(exp), "--init-ckpt", str(sft_t2m),
-                 "--epochs", str(args.sft_m2t_epochs), "--learning-rate", "3e-3", *sft_common]},
-        {"name": "RLVR t2m", "output": rl_t2m,
-         "cmd": rl("t2m", sft_m2t, ["--rl-max-prompts", str(args.rl_prompts), "--learning-rate", str(args.rl_lr),
+                 "--exp-name", "morl_sft_m2t", "--out-dir", str(exp), "--epochs", str(args.sft_m2t_epochs),
+                 "--learning-rate", "3e-3", *sft_common]},
+        {"name": "RLVR t2m", "output": rl_t2m, "after": ["SFT t2m", "evaluator (critic)", "evaluator (judge)"],
+         "cmd": rl("t2m", sft_t2m, ["--rl-max-prompts", str(args.rl_prompts), "--learning-rate", str(args.rl_lr),
                                     "--rl-temperature", str(args.rl_temperature), "--rl-kl-coef", str(args.rl_kl),
                                     "--reward-align-metric", "retrieval", *weight_flags(args.rl_t2m_weights)])},
-        {"name": "RLVR m2t", "output": rl_m2t,
-         "cmd": rl("m2t", rl_t2m, ["--rl-max-prompts", str(args.rl_prompts_m2t), "--learning-rate",
-                                   str(args.rl_lr_m2t), "--rl-temperature", str(args.rl_temperature),
-                                   "--rl-kl-coef", str(args.rl_kl)])},
-        ev("eval t2m SFT", "t2m", sft_t2m, "eval_sft", [*t2m_reps, "--mm-num-samples", "0", "--greedy"]),
-        ev("eval t2m RLVR", "t2m", rl_m2t, "eval_rlvr", [*t2m_reps, "--mm-num-samples", "20", "--mm-num-repeats", "5",
-                                                         "--mm-num-times", "4", "--greedy"]),
-        ev("eval t2m RLVR+CoM", "t2m", rl_m2t, "eval_rlvr",
+        ev("eval t2m RLVR+CoM", "t2m", rl_t2m, "eval_rlvr", ["RLVR t2m", "evaluator (critic)"],
            [*t2m_reps, "--mm-num-samples", "0", *(["--max-items", str(args.com_items)] if args.com_items else []), *com]),
-        ev("eval m2t SFT", "m2t", sft_m2t, "eval_sft"),
-        ev("eval m2t RLVR", "m2t", rl_m2t, "eval_rlvr"),
-        ev("eval m2t RLVR+CoM", "m2t", rl_m2t, "eval_rlvr",
+        {"name": "RLVR m2t", "output": rl_m2t, "after": ["SFT m2t", "evaluator (critic)", "evaluator (judge)"],
+         "cmd": rl("m2t", sft_m2t, ["--rl-max-prompts", str(args.rl_prompts_m2t), "--learning-rate",
+                                    str(args.rl_lr_m2t), "--rl-temperature", str(args.rl_temperature),
+                                    "--rl-kl-coef", str(args.rl_kl)])},
+        ev("eval t2m SFT", "t2m", sft_t2m, "eval_sft", ["SFT t2m"], [*t2m_reps, "--mm-num-samples", "0", "--greedy"]),
+        ev("eval t2m RLVR", "t2m", rl_t2m, "eval_rlvr", ["RLVR t2m"],
+           [*t2m_reps, "--mm-num-samples", "20", "--mm-num-repeats", "5", "--mm-num-times", "4", "--greedy"]),
+        ev("eval m2t SFT", "m2t", sft_m2t, "eval_sft", ["SFT m2t"]),
+        ev("eval m2t RLVR", "m2t", rl_m2t, "eval_rlvr", ["RLVR m2t"]),
+        ev("eval m2t RLVR+CoM", "m2t", rl_m2t, "eval_rlvr", ["RLVR m2t", "evaluator (critic)"],
            [*(["--max-items", str(args.com_items)] if args.com_items else []), *com]),
-        {"name": "render a sample", "output": exp / "quickstart" / f"{sample}.gif",
+        {"name": "render a sample", "output": exp / "quickstart" / f"{sample}.gif", "after": ["synthetic dataset"],
          "cmd": lambda: [py, "-m", "utils.plot_script", str(data / "new_joint_vecs" / f"{sample}.npy"),
                          str(exp / "quickstart" / f"{sample}.gif"), "--dataset", "t2m", "--title",
                          first_caption(data / "texts" / f"{sample}.txt")]},
     ]
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", default="data", help="where the synthetic dataset is written")
     ap.add_argument("--out-dir", default="experiments", help="experiment outputs")
     ap.add_argument("--num-motions", type=int, default=800)
-    ap.add_argument("--vq-iters", type=int, default=3000)
-    ap.add_argument("--evaluator-epochs", type=int, default=15)
-    ap.add_argument("--sft-t2m-epochs", type=int, default=8)
+    ap.add_argument("--vq-iters", type=int, default=2500)
+    ap.add_argument("--evaluator-epochs", type=int, default=10)
+    ap.add_argument("--sft-t2m-epochs", type=int, default=6)
     ap.add_argument("--sft-m2t-epochs", type=int, default=4)
     ap.add_argument("--rl-prompts", type=int, default=384, help="t2m RLVR prompts per epoch (4 per step)")
     ap.add_argument("--rl-prompts-m2t", type=int, default=128, help="m2t RLVR prompts per epoch (4 per step)")
@@ -317,6 +324,12 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads of every stage (default: see utils/threads.py)")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="stages run at once where their inputs allow (default: 2 from 2 CPUs up; the tiny LLM stages "
+                         "gain little from a second thread, two of them side by side nearly twice as much)")
+    ap.add_argument("--lora-dropout", type=float, default=0.0,
+                    help="LoRA dropout of the SFT stages (0: at this scale dropout costs ~20%% of a step and the "
+                         "validation loss still falls at the last epoch)")
     ap.add_argument("--seeds", type=int, nargs="+", default=None,
                     help="run the whole chain once per seed (dataset, models and RL all reseeded) into "
                          "<out-dir>/seed_<s> and <data-root>/seed_<s>, then print mean ± sd over the seeds")
@@ -356,33 +369,26 @@ def main(argv=None):
     print(f"CPU threads per stage: {pinned if pinned else f'adaptive, up to {utils.threads.default_threads()}'} "
           f"(of {utils.threads.available_cpus()} CPUs this process may use); OpenMP wait policy: "
           f"{env.get('OMP_WAIT_POLICY', 'runtime default')}", flush=True)
-    report = []
-    for st in stages(args):
-        if args.only and st["name"] not in args.only:
-            continue
-        out = Path(st["output"])
-        if out.exists() and not args.force:
-            print(f"[skip] {st['name']}: {out} exists")
-            report.append({"stage": st["name"], "seconds": 0.0, "skipped": True})
-            continue
-        cmd = st["cmd"]() if callable(st["cmd"]) else st["cmd"]
-        print(f"[run ] {st['name']}: {' '.join(cmd[1:])}", flush=True)
-        t0 = time.time()
-        res = subprocess.run(cmd, cwd=ROOT, env=env)
-        dt = time.time() - t0
-        if res.returncode != 0:
-            print(f"[fail] {st['name']} exited with {res.returncode} after {dt:.1f}s", file=sys.stderr)
-            return res.returncode
-        report.append({"stage": st["name"], "seconds": round(dt, 1), "skipped": False})
-
+    jobs = args.jobs or default_jobs(utils.threads.available_cpus())
+    print(f"stages at a time: {jobs} (--jobs); " + ("each stage's output goes to "
+          f"{Path(args.out_dir) / 'quickstart' / 'logs'}/<stage>.log" if jobs > 1 else "output below"), flush=True)
+    t0 = time.time()
+    rc, report = run_stages(stages(args), jobs=jobs, env=env, cwd=ROOT,
+                            log_dir=Path(args.out_dir) / "quickstart" / "logs", only=args.only, force=args.force,
+                            say=lambda m: print(m, flush=True))
+    if rc:
+        return rc
+    wall = time.time() - t0
     exp = Path(args.out_dir) / "quickstart"
     exp.mkdir(parents=True, exist_ok=True)
     tmp = exp / "stages.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1))
+    tmp.write_text(json.dumps({"wall_seconds": round(wall, 1), "jobs": jobs, "stages": report}, indent=1))
     os.replace(tmp, exp / "stages.json")
     from utils.tables import markdown_table
-    print("\n" + markdown_table(["stage", "wall time (s)"],
-                                [[r["stage"], "skipped" if r["skipped"] else r["seconds"]] for r in report]))
+    print("\n" + markdown_table(["stage", "wall time (s)", "from (s)", "to (s)"],
+                                [[r["stage"], "skipped" if r["skipped"] else r["seconds"], r.get("start_s", ""),
+                                  r.get("end_s", "")] for r in report]))
+    print(f"all stages: {wall / 60:.1f} min wall time ({jobs} at a time)")
     if args.ablation:
         rc = run_ablation(args, env)
         if rc:

@@ -98,6 +98,7 @@ class MotionLLM(torch.nn.Module):
         self.device = torch.device(device)
         self.dtype = _dtype_for(self.device, dtype)
         self.engine = None  # another generation engine (models.vllm_engine.VLLMEngine); None = HF generate
+        self.use_format_mask = True  # motion codes only inside <Motion> ... </Motion> (models.decoding.FormatMask)
         self.fsdp = False  # backbone sharded with FSDP2 (decoding then steps every rank until all are done)
         self.merge_lora_for_inference: bool | None = None  # None: by size, see _merge_lora
         self._train_module = _Unregistered()
@@ -202,6 +203,13 @@ class MotionLLM(torch.nn.Module):
     def motion_ids(self) -> torch.Tensor:
         off = self.cfg.motion_token_offset
         return torch.arange(off, off + self.cfg.nb_code)
+
+    def active_format_mask(self):
+        """The :class:`models.decoding.FormatMask` of this vocabulary, or None with ``use_format_mask`` off."""
+        if not self.use_format_mask:
+            return None
+        from models.decoding import format_mask_for
+        return format_mask_for(self.tokenizer, self.cfg.motion_token_offset, self.cfg.nb_code)
 
     def codes_to_token_ids(self, codes) -> list:
         return [self.cfg.motion_token_offset + int(c) for c in codes]
@@ -450,16 +458,24 @@ class MotionLLM(torch.nn.Module):
                 gcfg = GenerationConfig(num_beams=num_beams, do_sample=False, max_new_tokens=max_new_tokens,
                                         num_return_sequences=num_return_sequences, early_stopping=True,
                                         eos_token_id=self.tokenizer.eos_token_id, pad_token_id=pad)
+                fmt, procs = self.active_format_mask(), None
+                if fmt is not None:
+                    from transformers import LogitsProcessorList
+
+                    from models.decoding import FormatMaskProcessor
+                    procs = LogitsProcessorList([FormatMaskProcessor(fmt, L)])
                 with self.inference_weights():
                     out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device),
-                                              generation_config=gcfg, synced_gpus=self.fsdp).cpu()
+                                              generation_config=gcfg, synced_gpus=self.fsdp,
+                                              logits_processor=procs).cpu()
             else:
                 params = SamplingParams(do_sample, temperature if do_sample else 1.0, top_k if do_sample else 0,
                                         top_p if do_sample else 1.0)
                 sync = _any_rank if self.fsdp else None  # every rank steps until all are done (layers all-gather)
                 with self.inference_weights():
                     dec = decode(self.model, ids.to(self.device), att.to(self.device), max_new_tokens,
-                                 self.tokenizer.eos_token_id, pad, params, num_return_sequences, sync=sync)
+                                 self.tokenizer.eos_token_id, pad, params, num_return_sequences, sync=sync,
+                                 fmt=self.active_format_mask())
                 out = torch.cat([ids.repeat_interleave(num_return_sequences, 0), dec["tokens"].cpu()], 1)
                 sample_logprobs = dec["logprobs"].cpu()
             if was_training:

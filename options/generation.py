@@ -22,8 +22,16 @@ def add_generation_args(parser: argparse.ArgumentParser, sample_by_default: bool
     g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
     g.add_argument("--top-k", type=int, default=0, help="top-k filter when sampling (0: off)")
+    add_format_mask_arg(g)
     parser.set_defaults(do_sample=sample_by_default)
     return g
+
+
+def add_format_mask_arg(group):
+    group.add_argument("--no-format-mask", dest="format_mask", action="store_false",
+                       help="let motion-code tokens be generated anywhere (default: only inside <Motion> ... </Motion>; "
+                            "GRPO's log-probs use the same mask as its rollouts; a vLLM engine samples without it)")
+    group.set_defaults(format_mask=True)
 
 
 def resolve_decoding(args, task: str):

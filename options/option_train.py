@@ -10,7 +10,7 @@ import argparse
 from dataclasses import fields
 
 from options.common import add_performance_args, add_run_args
-from options.generation import add_com_args
+from options.generation import add_com_args, add_format_mask_arg
 from options.llm import add_llm_args, add_reasoning_args
 from options.option_vq import add_vq_arch_args
 from options.rewards import add_reward_args
@@ -39,6 +39,7 @@ def add_grpo_args(parser: argparse.ArgumentParser):
     g.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.3)
     g.add_argument("--rl-metrics-jsonl", type=str, default=None, help="also write per-step RL metrics here")
     g.add_argument("--rl-max-prompts", type=int, default=0, help="use at most N prompts per epoch (0 = all)")
+    add_format_mask_arg(g)
     return g
 
 

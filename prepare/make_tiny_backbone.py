@@ -109,6 +109,24 @@ straight diagonally clockwise counterclockwise counter-clockwise together altern
 high low wide narrow big small large little long short half full whole quarter degrees
 time times while during until across steps step pace speed distance way around
 """.split()
+# General English beyond the caption language: the words of instructions, explanations and measurements
+# (the prompts' instructions, a reasoner's plans and observations). A real LM tokenizer (Qwen's 151k) has each
+# as one token; without them the tiny BPE spells them in bytes and every prompt and reasoning text is ~1.6x
+# longer than it would be with a real vocabulary, which only makes CPU runs slower.
+GENERAL_WORDS = """
+instruction instructions input output response generate generates reasoning reason caption description
+describe describes following follow follows matches match refine plan plans prior using use uses
+observe observes observed observation clip frames frame seconds second duration length lasts last takes take
+roughly about approximately mean peak total net height path heading constant changes change changed
+real spot travel travels traveled cover covers stays stay near far end ends ending start starting begins
+pelvis root limb limbs contact planted airborne both leave leaves work works active clearly barely mostly
+relative shift shifts phase phases main action repeats repeat transitions transition natural relaxed smooth
+followed doing although indicates indicate conclusion so therefore will would should could must can may
+needed need little focus include drop rotate lunging side-stepping aim metre metres meter meters m s
+what which who how why where because since if not yes true false number count value values
+""".split()
+# Sentence-initial forms (a real vocabulary has 'The', 'Most', 'Keep' as tokens of their own).
+GENERAL_WORDS += [w.capitalize() for w in GENERAL_WORDS + BUILTIN_WORDS if w[:1].isalpha()]
 BUILTIN_CHARS = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") + \
     list(".,;:!?'\"()[]{}<>-_/\\|@#$%^&*+=~` ")
 
@@ -209,9 +227,12 @@ def train_bpe_tokenizer(captions: list[str], vocab_size: int = 2000, min_frequen
     trainer = BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
                          special_tokens=list(BPE_SPECIAL_TOKENS),
                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    # Built-in words both bare and with the leading space they carry inside a sentence.
-    words = list(BUILTIN_WORDS) + [" " + w for w in BUILTIN_WORDS] + BUILTIN_CHARS
-    corpus = list(captions) + [" ".join(words)] * word_repeats
+    # Built-in words both bare and with the leading space they carry inside a sentence, and the fixed text
+    # of every prompt (instructions, section headers, tags), as frequent as the captions it frames.
+    from models.prompts import prompt_texts
+    vocab = list(BUILTIN_WORDS) + GENERAL_WORDS
+    words = vocab + [" " + w for w in vocab] + BUILTIN_CHARS
+    corpus = list(captions) + [" ".join(words)] * word_repeats + prompt_texts() * max(word_repeats, len(captions) // 20)
     backend.train_from_iterator(corpus, trainer=trainer, length=len(corpus))
 
     tok = Qwen2Tokenizer(tokenizer_object=backend, bos_token=None, eos_token=ENDOFTEXT, pad_token=ENDOFTEXT,
@@ -301,10 +322,15 @@ def tokens_per_caption(tokenizer, captions: list[str]) -> dict:
 # --------------------------------------------------------------------------------------------
 
 def pretrain_lm(model, tok, texts: list[str], steps: int, seed: int = 0, batch_size: int = 32,
-                lr: float = 2e-3) -> dict:
+                lr: float = 2e-3, pack: int = 3) -> dict:
     """A short causal-LM pre-training on ``texts`` (every weight), so that LoRA fine-tuning starts
     from a network that already models the language of the captions, as with a real pretrained
-    backbone. Deterministic for a seed; leaves the global RNG untouched."""
+    backbone. Each sequence packs ``pack`` texts, each followed by EOS, as LM pre-training packs documents:
+    a text's first word (bare, without the leading-space form) is then also a *predicted* token, after an
+    EOS, instead of only ever sitting at position 0 where nothing predicts it. Without that, the tied output
+    row of a bare first word ('a', 'the') stays untrained and a fine-tuned model prefers EOS to it wherever
+    a new text starts (an m2t caption after ``<answer>``, a word after '('). Deterministic for a seed;
+    leaves the global RNG untouched."""
     import random
 
     import torch
@@ -317,7 +343,8 @@ def pretrain_lm(model, tok, texts: list[str], steps: int, seed: int = 0, batch_s
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for _ in range(steps):
-            batch = [rng.choice(texts) + tok.eos_token for _ in range(batch_size)]
+            utils.threads.adapt()  # between steps: as many CPU threads as other processes leave free
+            batch = ["".join(rng.choice(texts) + tok.eos_token for _ in range(max(1, pack))) for _ in range(batch_size)]
             enc = tok(batch, return_tensors="pt", padding=True, add_special_tokens=False)
             labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
             loss = model(**enc, labels=labels).loss
@@ -328,7 +355,7 @@ def pretrain_lm(model, tok, texts: list[str], steps: int, seed: int = 0, batch_s
             losses.append(loss.item())
     model.eval()
     tail = losses[-20:]
-    return {"steps": steps, "first_loss": round(losses[0], 3), "final_loss": round(sum(tail) / len(tail), 3),
+    return {"steps": steps, "texts_per_sequence": max(1, pack), "first_loss": round(losses[0], 3), "final_loss": round(sum(tail) / len(tail), 3),
             "seconds": round(time.perf_counter() - t0, 1)}
 
 

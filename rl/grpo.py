@@ -148,35 +148,37 @@ def _ce_logprobs(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
                                               reduction="none").view(target.shape)
 
 
-def _logprobs_of(logits: torch.Tensor, target: torch.Tensor, params=None) -> torch.Tensor:
+def _logprobs_of(logits: torch.Tensor, target: torch.Tensor, params=None, fmt=None) -> torch.Tensor:
     """Log-probs of ``target`` under the sampling distribution ``params`` (:class:`models.decoding.SamplingParams`:
-    logits / temperature, then the same top-k / top-p filter the rollout used; ``None``: the plain softmax).
-    A token the filter excludes (possible only once the policy has moved, or under the reference) gets its
-    unfiltered tempered log-prob, so the value stays finite."""
+    logits / temperature, then the same top-k / top-p filter the rollout used; ``None``: the plain softmax), with
+    the rollout's format mask ``fmt`` (:class:`models.decoding.FormatMask`, or ``None``). A token the filter
+    excludes (possible only once the policy has moved, or under the reference) gets its unfiltered tempered
+    log-prob, so the value stays finite."""
     logits = logits.float()
-    if params is None:
-        return _ce_logprobs(logits, target)
-    if params.temperature != 1.0:
+    if params is not None and params.temperature != 1.0:
         logits = logits / params.temperature
     plain = _ce_logprobs(logits, target)
-    if not (params.top_k or params.top_p < 1.0):
+    if fmt is not None:
+        plain = fmt.correct(plain, logits, target)
+    if params is None or not (params.top_k or params.top_p < 1.0):
         return plain
     from models.decoding import SamplingParams, process_logits
     filt = SamplingParams(True, 1.0, params.top_k, params.top_p)  # the temperature is applied above
-    kept = process_logits(logits.reshape(-1, logits.shape[-1]), filt).view(logits.shape)
+    src = fmt.mask(logits, fmt.inside_before(target)) if fmt is not None else logits
+    kept = process_logits(src.reshape(-1, logits.shape[-1]), filt).view(logits.shape)
     filtered = _ce_logprobs(kept, target)
     return torch.where(torch.isfinite(filtered), filtered, plain)
 
 
-def _full_logprobs(module, ids, att, prompt_len: int, params=None) -> torch.Tensor:
+def _full_logprobs(module, ids, att, prompt_len: int, params=None, fmt=None) -> torch.Tensor:
     C = ids.shape[1] - prompt_len
     pos = (att.cumsum(1) - 1).clamp_min(0)  # consistent with generation under left padding
     logits = module(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=False,
                     logits_to_keep=C + 1).logits[:, :-1]
-    return _logprobs_of(logits, ids[:, prompt_len:], params)
+    return _logprobs_of(logits, ids[:, prompt_len:], params, fmt)
 
 
-def _shared_prompt_logprobs(module, ids, att, prompt_len: int, group: int, params=None) -> torch.Tensor:
+def _shared_prompt_logprobs(module, ids, att, prompt_len: int, group: int, params=None, fmt=None) -> torch.Tensor:
     """The same log-probs with each prompt run once for its ``group`` consecutive rows: a forward over the
     B distinct prompts fills a KV cache (with its autograd history), repeated for the rows, then one forward
     over the completions reads it. Gradients reach the prompt positions through the cache."""
@@ -193,7 +195,7 @@ def _shared_prompt_logprobs(module, ids, att, prompt_len: int, group: int, param
         rest = module(input_ids=ids[:, P:-1], attention_mask=att[:, :-1], position_ids=pos[:, P:-1], cache=cache,
                       use_cache=True).logits
         logits = torch.cat([logits, rest], 1)
-    return _logprobs_of(logits, ids[:, P:], params)
+    return _logprobs_of(logits, ids[:, P:], params, fmt)
 
 
 def _groups_share_prompts(ids, prompt_len: int, group: int) -> bool:
@@ -205,14 +207,17 @@ def _groups_share_prompts(ids, prompt_len: int, group: int) -> bool:
 
 
 def token_logprobs(mllm, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int,
-                   micro_batch_size: int = 16, group_size: int = 1, params=None) -> torch.Tensor:
+                   micro_batch_size: int = 16, group_size: int = 1, params=None, fmt="model") -> torch.Tensor:
     """log π(token) of the completion tokens, (N, C); only the completion logits are materialised.
     ``params``: the sampling distribution of the rollout (see :func:`_logprobs_of`); ``None``: plain softmax.
+    ``fmt``: the format mask of the rollout; by default the model's (:meth:`MotionLLM.active_format_mask`).
 
     ``group_size`` G: rows come in groups of G sharing one prompt (a GRPO rollout); when the micro-batches
     hold whole groups, each prompt is run once per group (:func:`_shared_prompt_logprobs`) — not under DDP
     (one forward per backward) nor with gradient checkpointing (no cache while recomputing)."""
     grad = torch.is_grad_enabled()
+    if fmt == "model":  # an external engine (vLLM) samples without the mask
+        fmt = None if getattr(mllm, "engine", None) is not None else mllm.active_format_mask()
     module = mllm.forward_module if grad else mllm.model  # DDP only where gradients flow
     gc = getattr(mllm, "gradient_checkpointing", False)
     share = (group_size > 1 and micro_batch_size % group_size == 0 and not gc
@@ -223,9 +228,9 @@ def token_logprobs(mllm, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
             ids = input_ids[s:s + micro_batch_size].to(mllm.device)
             att = attention_mask[s:s + micro_batch_size].to(mllm.device)
             if share:
-                outs.append(_shared_prompt_logprobs(module, ids, att, prompt_len, group_size, params))
+                outs.append(_shared_prompt_logprobs(module, ids, att, prompt_len, group_size, params, fmt))
             else:
-                outs.append(_full_logprobs(module, ids, att, prompt_len, params))
+                outs.append(_full_logprobs(module, ids, att, prompt_len, params, fmt))
     return torch.cat(outs)
 
 

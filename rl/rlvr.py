@@ -67,6 +67,7 @@ def run_rlvr(args) -> dict:
                                      uses_evaluator=task == "t2m" and float(args.reward_align_weight) != 0.0)
     device, exp_dir, dist, latest = setup_run(args, checked)
     model = load_policy(args, device, ckpt=args.rl_reference_ckpt)
+    model.use_format_mask = args.format_mask  # rollouts and GRPO log-probs alike
     model.set_task(task)
     model.add_reference(task)  # frozen copy of the SFT adapter = the reference policy
     resume_state = load_checkpoint(latest) if args.resume else None

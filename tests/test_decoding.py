@@ -129,3 +129,59 @@ def test_grpo_log_probs_run_each_prompt_once_per_group_with_the_same_values_and_
     eos = lm.tokenizer.eos_token_id
     live[:, 1:] = ~((comp == eos).cumsum(1)[:, :-1] > 0)
     torch.testing.assert_close(g["sample_logprobs"][live], full[live], atol=1e-4, rtol=1e-4)
+
+
+def _fmt(lm):
+    return lm.active_format_mask()
+
+
+def test_format_mask_keeps_codes_inside_motion_blocks(lm):
+    """With the codes made the most likely tokens everywhere, the masked decode still writes none outside a
+    <Motion> ... </Motion> block, and inside one it may; without the mask the first token is a code."""
+    from models.decoding import FormatMask
+    fmt = _fmt(lm)
+    assert isinstance(fmt, FormatMask) and fmt.code_hi - fmt.code_lo == 16
+    ids, att = _prompts(lm, CAPS)
+    eos, pad = lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id
+    head = lm.model.get_output_embeddings()
+    bias = torch.zeros(head.weight.shape[0])
+    bias[fmt.code_lo:fmt.code_hi] = 50.0   # codes dominate every position
+    bias[fmt.open_id] = 40.0              # then <Motion>
+    h = head.register_forward_hook(lambda mod, inp, out: out + bias)
+    try:
+        plain = decode(lm.model, ids, att, 6, eos, pad, SamplingParams())["tokens"]
+        masked = decode(lm.model, ids, att, 6, eos, pad, SamplingParams(), fmt=fmt)["tokens"]
+    finally:
+        h.remove()
+    is_code = lambda t: (t >= fmt.code_lo) & (t < fmt.code_hi)  # noqa: E731
+    assert is_code(plain[:, 0]).all()
+    assert (masked[:, 0] == fmt.open_id).all() and is_code(masked[:, 1:]).all()  # opened, then codes inside
+    assert not (is_code(masked) & ~fmt.inside_before(masked)).any()
+
+
+def test_format_mask_log_probs_equal_the_masked_softmax(lm):
+    """FormatMask.correct (no masked copy of the logits) equals log_softmax of the explicitly masked logits,
+    including after a block closes; the transformers processor masks exactly like the decode loop."""
+    from models.decoding import FormatMaskProcessor
+    fmt = _fmt(lm)
+    V = lm.model.get_output_embeddings().weight.shape[0]
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 7, V, generator=g) * 3
+    text = [5, 6, 7, 8]
+    rows = [[5, fmt.open_id, fmt.code_lo + 1, fmt.code_lo + 2, fmt.close_id, 6, 7],
+            [fmt.open_id, fmt.code_lo, fmt.close_id, 5, 6, 7, 8],
+            text + [9, 10, 11]]
+    target = torch.tensor(rows)
+    logp = torch.log_softmax(logits, -1).gather(-1, target[..., None]).squeeze(-1)
+    got = fmt.correct(logp, logits, target)
+    want = torch.log_softmax(fmt.mask(logits, fmt.inside_before(target)), -1).gather(-1, target[..., None]).squeeze(-1)
+    torch.testing.assert_close(got, want)
+    assert (got[2] > logp[2]).all()  # outside a block the codes' mass goes back to the text tokens
+    inside = fmt.inside_before(target)
+    assert inside[0].tolist() == [False, False, True, True, True, False, False]
+    proc = FormatMaskProcessor(fmt, prompt_len=2)
+    prompt = torch.tensor([[1, 2]] * 3)
+    for t in range(7):
+        scores = logits[:, t].clone()
+        want_t = fmt.mask_(logits[:, t].clone(), inside[:, t])
+        torch.testing.assert_close(proc(torch.cat([prompt, target[:, :t]], 1), scores), want_t)

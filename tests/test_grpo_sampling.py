@@ -84,3 +84,32 @@ def test_loss_norms_do_not_depend_on_the_micro_batching(sft_model, norm):  # noq
     assert len(grads[0]) == len(grads[1]) > 0
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_log_probs_follow_the_format_mask_of_the_rollout(sft_model):  # noqa: F811
+    """Rollouts at T = 0.7 without a filter: the format mask keeps codes inside <Motion> blocks, and π_old (the
+    analytic masked log-prob, no masked copy of the logits) equals what the decode loop drew; with the mask off
+    in both, they agree too, and the masked and unmasked values differ."""
+    from rl.grpo import token_logprobs
+    m = _policy(sft_model[0])
+    cfg = GRPOConfig(group_size=4, max_new_tokens=16, inner_epochs=2, temperature=0.7)
+    tr = GRPOTrainer(m, _target_code_reward, cfg)
+    m.set_task("t2m")
+    fmt = m.active_format_mask()
+    torch.manual_seed(5)
+    ro = tr.rollout("t2m", PROMPTS)
+    with torch.no_grad():
+        tr.score_logprobs(ro)
+        unmasked = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, 16, 4, tr.sampling, fmt=None)
+    mask = ro.completion_mask.bool()
+    comp = ro.input_ids[:, ro.prompt_len:]
+    assert not (((comp >= fmt.code_lo) & (comp < fmt.code_hi)) & ~fmt.inside_before(comp)).any()
+    torch.testing.assert_close(ro.old_logp[mask], ro.sample_logp[mask], atol=1e-4, rtol=1e-4)
+    assert (ro.old_logp[mask] - unmasked[mask]).abs().max() > 1e-4
+    m.use_format_mask = False
+    torch.manual_seed(5)
+    ro2 = tr.rollout("t2m", PROMPTS)
+    with torch.no_grad():
+        tr.score_logprobs(ro2)
+    mask2 = ro2.completion_mask.bool()
+    torch.testing.assert_close(ro2.old_logp[mask2], ro2.sample_logp[mask2], atol=1e-4, rtol=1e-4)

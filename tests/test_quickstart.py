@@ -14,7 +14,7 @@ def _args(**kw):
                             evaluator_epochs=15, sft_t2m_epochs=8, sft_m2t_epochs=4, rl_prompts=256,
                             rl_prompts_m2t=128, rl_epochs=1, rl_lr=2e-5, rl_lr_m2t=2e-5, rl_temperature=0.25, rl_kl=0.05,
                             rl_t2m_weights="align=1.0,phys=0.2,format=0.2,coh=0.0", com_candidates=4, com_items=0, com_temperature=0.15,
-                            eval_replications=3, seed=0)
+                            eval_replications=3, seed=0, lora_dropout=0.0)
     for k, v in kw.items():
         setattr(ns, k, v)
     return ns

@@ -267,3 +267,16 @@ def test_bench_leaves_the_model_and_rng_untouched(tmp_path, capsys):
                 "64", "--batch", "2", "--seq-len", "8", "--iters", "1", "--out", str(out)])
     assert json.loads(out.read_text()) == rep and rep["n_parameters"] == mtb.count_parameters(model)
     assert "tokens/s" in capsys.readouterr().out
+
+
+def test_bpe_gives_the_prompt_format_and_plain_english_their_own_tokens(backbones):
+    """The fixed prompt text and common English words of instructions and reasoning are single tokens, as in
+    a real LM vocabulary (before: 'Instruction' and 'observe' were spelled in bytes, every sequence ~1.6x longer)."""
+    from models.prompts import prompt_text
+    _, _, _, tok, _ = backbones("bpe")
+    header = tok.encode(prompt_text("t2m", caption=""))
+    assert len(header) <= 24, tok.convert_ids_to_tokens(header)  # 52 tokens before
+    for word in (" The", " observe", " Conclusion", " roughly", " seconds", " pelvis", " description"):
+        assert len(tok.encode(word)) == 1, (word, tok.tokenize(word))
+    text = "I observe a clip. The hips move around but end near the start. Conclusion: walking, then turning."
+    assert len(tok.encode(text)) <= len(text.split()) + 6
