@@ -17,8 +17,10 @@ forward+backward speed is measured by ``bench/bench_tiny_backbone.py``.
 Tokenizers
   ``bpe`` (default): a byte-level BPE trained in well under a second with the ``tokenizers`` library on
       the captions of a HumanML3D-layout dataset (``<data-root>/texts/*.txt``, the text before the
-      first ``#``; only the ids of ``train.txt`` when that file exists) plus a built-in list of
-      common English words, so arbitrary text still tokenises (byte level: no unknown tokens).
+      first ``#``; only the ids of ``train.txt`` when that file exists), a built-in list of common
+      English words of the motion vocabulary, so arbitrary text still tokenises (byte level: no unknown
+      tokens), and the fixed text of the project's prompts (a prompt header is then ~17 tokens
+      instead of 52, as with a real LM vocabulary).
       Pre-tokeniser, normaliser and decoder are Qwen2's, so it is saved and reloaded as a
       ``Qwen2Tokenizer``. Special tokens: ``<|endoftext|>`` (eos and pad, as in Qwen base models),
       ``<|im_start|>``, ``<|im_end|>``; no BOS token (Qwen has none); a ChatML chat template.
@@ -28,8 +30,8 @@ Tokenizers
       ``<|endoftext|>`` as in the Qwen instruct models.
 
 Model: ``Qwen2Config`` / ``Qwen2ForCausalLM`` (``--arch qwen3``: ``Qwen3Config`` / ``Qwen3ForCausalLM``),
-random init from ``--seed``, then (``--pretrain-steps``, default 300 ≈ 15 s on 2 CPU cores) a short
-causal-LM pre-training of every weight on the training captions, so that LoRA fine-tuning starts
+random init from ``--seed``, then (``--pretrain-steps``, default 300 ≈ 25 s on 2 CPU cores) a short
+causal-LM pre-training of every weight on the training captions (packed 3 per sequence), so that LoRA fine-tuning starts
 from a model of the caption language as it would from a real pretrained LM (on a purely random
 network LoRA learns the reasoning text several times slower), RoPE (theta 1e6), ``max_position_embeddings`` 4096, vocab size = the
 tokenizer's length rounded up to a multiple of 64. Input and output embeddings are tied by default,
@@ -109,24 +111,6 @@ straight diagonally clockwise counterclockwise counter-clockwise together altern
 high low wide narrow big small large little long short half full whole quarter degrees
 time times while during until across steps step pace speed distance way around
 """.split()
-# General English beyond the caption language: the words of instructions, explanations and measurements
-# (the prompts' instructions, a reasoner's plans and observations). A real LM tokenizer (Qwen's 151k) has each
-# as one token; without them the tiny BPE spells them in bytes and every prompt and reasoning text is ~1.6x
-# longer than it would be with a real vocabulary, which only makes CPU runs slower.
-GENERAL_WORDS = """
-instruction instructions input output response generate generates reasoning reason caption description
-describe describes following follow follows matches match refine plan plans prior using use uses
-observe observes observed observation clip frames frame seconds second duration length lasts last takes take
-roughly about approximately mean peak total net height path heading constant changes change changed
-real spot travel travels traveled cover covers stays stay near far end ends ending start starting begins
-pelvis root limb limbs contact planted airborne both leave leaves work works active clearly barely mostly
-relative shift shifts phase phases main action repeats repeat transitions transition natural relaxed smooth
-followed doing although indicates indicate conclusion so therefore will would should could must can may
-needed need little focus include drop rotate lunging side-stepping aim metre metres meter meters m s
-what which who how why where because since if not yes true false number count value values
-""".split()
-# Sentence-initial forms (a real vocabulary has 'The', 'Most', 'Keep' as tokens of their own).
-GENERAL_WORDS += [w.capitalize() for w in GENERAL_WORDS + BUILTIN_WORDS if w[:1].isalpha()]
 BUILTIN_CHARS = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") + \
     list(".,;:!?'\"()[]{}<>-_/\\|@#$%^&*+=~` ")
 
@@ -228,10 +212,12 @@ def train_bpe_tokenizer(captions: list[str], vocab_size: int = 2000, min_frequen
                          special_tokens=list(BPE_SPECIAL_TOKENS),
                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     # Built-in words both bare and with the leading space they carry inside a sentence, and the fixed text
-    # of every prompt (instructions, section headers, tags), as frequent as the captions it frames.
+    # of every prompt (instructions, section headers, tags), as frequent as the captions it frames. Only words
+    # the pre-training captions also train: a token whose tied output row the caption pre-training never
+    # trains (plain English of the reasoning texts, tried: 'roughly', 'Conclusion', whole words) cannot be
+    # fixed by LoRA, and greedy SFT decodes then fell apart at those words; its byte pieces are trained.
     from models.prompts import prompt_texts
-    vocab = list(BUILTIN_WORDS) + GENERAL_WORDS
-    words = vocab + [" " + w for w in vocab] + BUILTIN_CHARS
+    words = list(BUILTIN_WORDS) + [" " + w for w in BUILTIN_WORDS] + BUILTIN_CHARS
     corpus = list(captions) + [" ".join(words)] * word_repeats + prompt_texts() * max(word_repeats, len(captions) // 20)
     backend.train_from_iterator(corpus, trainer=trainer, length=len(corpus))
 
