@@ -40,10 +40,10 @@ class SamplingParams:
 class FormatMask:
     """Format-constrained decoding: motion-code tokens (ids ``code_lo`` … ``code_hi - 1``) are valid only inside a
     ``<Motion>`` … ``</Motion>`` block of the completion. A small model's greedy decode otherwise jumps into
-    codes wherever the next word is uncertain: the 512 code rows together hold ~2% of the mass at a reasoning
-    position, and at ~1% of them one code beats every word (measured on the quickstart's SFT model), which ends
-    about a third of t2m answers before ``<answer>``. The mask changes only those positions; the log-probs of
-    GRPO (:meth:`logprobs`) use the same masked distribution as the rollouts that sampled the tokens."""
+    codes wherever the next word is uncertain: on the quickstart's SFT models the 512 code rows together hold
+    ~2% of the mass at a reasoning position, and at 0.1-1% of positions one code beats every word, which ends
+    2-35% of t2m answers before ``<answer>``. The mask changes only those positions; GRPO's log-probs
+    (:meth:`correct`) use the same masked distribution as the rollouts that sampled the tokens."""
     code_lo: int
     code_hi: int
     open_id: int

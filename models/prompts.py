@@ -55,14 +55,6 @@ def prompt_text(task: str, caption: str | None = None, motion_codes=None, plan: 
     return f"### Instruction:\n{instruction}\n\n### Input:\n{body}\n\n### Response:\n{THINK_START}"
 
 
-def prompt_texts() -> list[str]:
-    """The fixed text of every prompt and target (instructions with empty inputs, the refine instruction,
-    the tags): what a tokenizer built for this format should see as often as the text it frames."""
-    return [prompt_text("t2m", caption=""), prompt_text("m2t", motion_codes=[]),
-            "\n".join([INSTRUCTIONS["t2m"], REFINE]), "\n".join([INSTRUCTIONS["m2t"], REFINE]),
-            THINK_END + ANSWER_START + ANSWER_END]
-
-
 @dataclass
 class Encoded:
     input_ids: list

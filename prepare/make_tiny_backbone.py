@@ -19,8 +19,10 @@ Tokenizers
       the captions of a HumanML3D-layout dataset (``<data-root>/texts/*.txt``, the text before the
       first ``#``; only the ids of ``train.txt`` when that file exists), a built-in list of common
       English words of the motion vocabulary, so arbitrary text still tokenises (byte level: no unknown
-      tokens), and the fixed text of the project's prompts (a prompt header is then ~17 tokens
-      instead of 52, as with a real LM vocabulary).
+      tokens). Only words the caption pre-training also trains: whole-word tokens for the prompt's
+      instruction text or the reasoning's plain English (tried; sequences 24-37% shorter) leave
+      embedding rows that pre-training never trains and LoRA cannot change, and the SFT models' greedy
+      decodes fell apart (t2m top-3 0.31-0.49 against 0.68).
       Pre-tokeniser, normaliser and decoder are Qwen2's, so it is saved and reloaded as a
       ``Qwen2Tokenizer``. Special tokens: ``<|endoftext|>`` (eos and pad, as in Qwen base models),
       ``<|im_start|>``, ``<|im_end|>``; no BOS token (Qwen has none); a ChatML chat template.
@@ -30,8 +32,8 @@ Tokenizers
       ``<|endoftext|>`` as in the Qwen instruct models.
 
 Model: ``Qwen2Config`` / ``Qwen2ForCausalLM`` (``--arch qwen3``: ``Qwen3Config`` / ``Qwen3ForCausalLM``),
-random init from ``--seed``, then (``--pretrain-steps``, default 300 ≈ 25 s on 2 CPU cores) a short
-causal-LM pre-training of every weight on the training captions (packed 3 per sequence), so that LoRA fine-tuning starts
+random init from ``--seed``, then (``--pretrain-steps``, default 300 ≈ 15 s on 2 CPU cores) a short
+causal-LM pre-training of every weight on the training captions, so that LoRA fine-tuning starts
 from a model of the caption language as it would from a real pretrained LM (on a purely random
 network LoRA learns the reasoning text several times slower), RoPE (theta 1e6), ``max_position_embeddings`` 4096, vocab size = the
 tokenizer's length rounded up to a multiple of 64. Input and output embeddings are tied by default,
@@ -211,14 +213,9 @@ def train_bpe_tokenizer(captions: list[str], vocab_size: int = 2000, min_frequen
     trainer = BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
                          special_tokens=list(BPE_SPECIAL_TOKENS),
                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    # Built-in words both bare and with the leading space they carry inside a sentence, and the fixed text
-    # of every prompt (instructions, section headers, tags), as frequent as the captions it frames. Only words
-    # the pre-training captions also train: a token whose tied output row the caption pre-training never
-    # trains (plain English of the reasoning texts, tried: 'roughly', 'Conclusion', whole words) cannot be
-    # fixed by LoRA, and greedy SFT decodes then fell apart at those words; its byte pieces are trained.
-    from models.prompts import prompt_texts
+    # Built-in words both bare and with the leading space they carry inside a sentence.
     words = list(BUILTIN_WORDS) + [" " + w for w in BUILTIN_WORDS] + BUILTIN_CHARS
-    corpus = list(captions) + [" ".join(words)] * word_repeats + prompt_texts() * max(word_repeats, len(captions) // 20)
+    corpus = list(captions) + [" ".join(words)] * word_repeats
     backend.train_from_iterator(corpus, trainer=trainer, length=len(corpus))
 
     tok = Qwen2Tokenizer(tokenizer_object=backend, bos_token=None, eos_token=ENDOFTEXT, pad_token=ENDOFTEXT,
@@ -308,15 +305,14 @@ def tokens_per_caption(tokenizer, captions: list[str]) -> dict:
 # --------------------------------------------------------------------------------------------
 
 def pretrain_lm(model, tok, texts: list[str], steps: int, seed: int = 0, batch_size: int = 32,
-                lr: float = 2e-3, pack: int = 3) -> dict:
+                lr: float = 2e-3, pack: int = 1) -> dict:
     """A short causal-LM pre-training on ``texts`` (every weight), so that LoRA fine-tuning starts
     from a network that already models the language of the captions, as with a real pretrained
-    backbone. Each sequence packs ``pack`` texts, each followed by EOS, as LM pre-training packs documents:
-    a text's first word (bare, without the leading-space form) is then also a *predicted* token, after an
-    EOS, instead of only ever sitting at position 0 where nothing predicts it. Without that, the tied output
-    row of a bare first word ('a', 'the') stays untrained and a fine-tuned model prefers EOS to it wherever
-    a new text starts (an m2t caption after ``<answer>``, a word after '('). Deterministic for a seed;
-    leaves the global RNG untouched."""
+    backbone. ``pack`` > 1 packs that many texts per sequence, each followed by EOS, as LM pre-training packs
+    documents: a text's bare first word is then also a *predicted* token (after an EOS) instead of only ever
+    sitting at position 0 (with 3, an m2t SFT model's P(EOS) right after ``<answer>`` fell from 0.05 to 0.004;
+    not yet measured through the whole quickstart, so off by default). Deterministic for a seed; leaves the
+    global RNG untouched."""
     import random
 
     import torch

@@ -268,11 +268,3 @@ def test_bench_leaves_the_model_and_rng_untouched(tmp_path, capsys):
     assert json.loads(out.read_text()) == rep and rep["n_parameters"] == mtb.count_parameters(model)
     assert "tokens/s" in capsys.readouterr().out
 
-
-def test_bpe_gives_the_prompt_header_its_own_tokens(backbones):
-    """The fixed prompt text is in the tokenizer's corpus: a header of ~17 tokens (52 before, spelled in bytes)."""
-    from models.prompts import prompt_text
-    _, _, _, tok, _ = backbones("bpe")
-    header = tok.encode(prompt_text("t2m", caption=""))
-    assert len(header) <= 24, tok.convert_ids_to_tokens(header)
-    assert len(tok.encode(" Instruction")) == 1 and len(tok.encode(" reasoning")) == 1
