@@ -20,6 +20,17 @@ def _policy(ckpt, **kw):
 PROMPTS = ["a person moves 1.", "a person moves 2."]
 
 
+def _scored_rollout(tr, seed):
+    """A t2m rollout of PROMPTS with π_old scored; checks π_old equals the log-prob each token was drawn with."""
+    torch.manual_seed(seed)
+    ro = tr.rollout("t2m", PROMPTS)
+    with torch.no_grad():
+        tr.score_logprobs(ro)
+    mask = ro.completion_mask.bool()
+    torch.testing.assert_close(ro.old_logp[mask], ro.sample_logp[mask], atol=1e-4, rtol=1e-4)
+    return ro, mask
+
+
 def test_log_probs_are_those_of_the_sampling_distribution(sft_model):  # noqa: F811
     """Tokens sampled at T = 0.7 with top-k 5 and top-p 0.9: π_old (its own forward, two inner epochs) equals
     the log-probability the decode loop drew each token with, i.e. log_softmax of the filtered logits / 0.7,
@@ -30,12 +41,7 @@ def test_log_probs_are_those_of_the_sampling_distribution(sft_model):  # noqa: F
     cfg = GRPOConfig(group_size=4, max_new_tokens=16, inner_epochs=2, temperature=0.7, top_k=5, top_p=0.9)
     tr = GRPOTrainer(m, _target_code_reward, cfg)
     m.set_task("t2m")
-    torch.manual_seed(3)
-    ro = tr.rollout("t2m", PROMPTS)
-    with torch.no_grad():
-        tr.score_logprobs(ro)
-    mask = ro.completion_mask.bool()
-    torch.testing.assert_close(ro.old_logp[mask], ro.sample_logp[mask], atol=1e-4, rtol=1e-4)
+    ro, mask = _scored_rollout(tr, 3)
     # the plain softmax would give different numbers (the temperature and the filter matter)
     from rl.grpo import token_logprobs
     with torch.no_grad():
@@ -96,20 +102,11 @@ def test_log_probs_follow_the_format_mask_of_the_rollout(sft_model):  # noqa: F8
     tr = GRPOTrainer(m, _target_code_reward, cfg)
     m.set_task("t2m")
     fmt = m.active_format_mask()
-    torch.manual_seed(5)
-    ro = tr.rollout("t2m", PROMPTS)
+    ro, mask = _scored_rollout(tr, 5)
     with torch.no_grad():
-        tr.score_logprobs(ro)
         unmasked = token_logprobs(m, ro.input_ids, ro.attention_mask, ro.prompt_len, 16, 4, tr.sampling, fmt=None)
-    mask = ro.completion_mask.bool()
     comp = ro.input_ids[:, ro.prompt_len:]
     assert not (((comp >= fmt.code_lo) & (comp < fmt.code_hi)) & ~fmt.inside_before(comp)).any()
-    torch.testing.assert_close(ro.old_logp[mask], ro.sample_logp[mask], atol=1e-4, rtol=1e-4)
     assert (ro.old_logp[mask] - unmasked[mask]).abs().max() > 1e-4
     m.use_format_mask = False
-    torch.manual_seed(5)
-    ro2 = tr.rollout("t2m", PROMPTS)
-    with torch.no_grad():
-        tr.score_logprobs(ro2)
-    mask2 = ro2.completion_mask.bool()
-    torch.testing.assert_close(ro2.old_logp[mask2], ro2.sample_logp[mask2], atol=1e-4, rtol=1e-4)
+    _scored_rollout(tr, 5)  # without the mask in both, they agree too
