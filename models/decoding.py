@@ -49,12 +49,15 @@ class FormatMask:
     open_id: int
     close_id: int
 
+    def steps(self, tokens: torch.Tensor) -> torch.Tensor:
+        """+1 at ``<Motion>``, -1 at ``</Motion>``, 0 elsewhere: the block depth is their running sum."""
+        return (tokens == self.open_id).long() - (tokens == self.close_id).long()
+
     def inside_before(self, tokens: torch.Tensor) -> torch.Tensor:
         """(N, C) completion tokens -> (N, C) bool: position t lies inside a block (the tokens before it opened
         one and have not closed it). Completions start outside (an m2t prompt's block is closed)."""
-        step = (tokens == self.open_id).long() - (tokens == self.close_id).long()
-        depth = step.cumsum(1) - step  # the tokens before t
-        return depth > 0
+        step = self.steps(tokens)
+        return (step.cumsum(1) - step) > 0  # the tokens before t
 
     def mask_(self, logits: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
         """In place on (N, V) logits of one decode step: codes to -inf in the rows outside a block."""
@@ -89,12 +92,7 @@ class FormatMaskProcessor:
         self.fmt, self.prompt_len = fmt, prompt_len
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        gen = input_ids[:, self.prompt_len:]
-        if gen.shape[1] == 0:
-            inside = torch.zeros(scores.shape[0], dtype=torch.bool, device=scores.device)
-        else:
-            step = (gen == self.fmt.open_id).long() - (gen == self.fmt.close_id).long()
-            inside = step.sum(1) > 0
+        inside = self.fmt.steps(input_ids[:, self.prompt_len:]).sum(1) > 0  # nothing generated yet: outside
         return self.fmt.mask_(scores.clone(), inside)
 
 
