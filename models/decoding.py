@@ -8,7 +8,8 @@ its log-probability under that distribution. It also does less per step on small
 is pre-filled once per prompt and its KV cache repeated for the ``num_return_sequences`` samples (the
 group of a GRPO prompt shares it), sampling inverts the CDF with one uniform number per row
 (equivalent to ``multinomial``, 15× cheaper on a CPU), and the loop stops when every sequence has
-produced EOS.
+produced EOS; finished rows leave the batch (and the KV cache) once they are a quarter of it, so a
+batch costs the sum of its rows' lengths rather than its longest row times its size.
 
 Multi-process sharded runs (FSDP) keep calling forward until every rank is done (``sync``: an
 all-reduce of the "unfinished" flag per step), as ``generate(synced_gpus=True)`` does.
@@ -137,6 +138,9 @@ def sample_tokens(logits: torch.Tensor, p: SamplingParams) -> tuple[torch.Tensor
     return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
 
 
+COMPACT_FRACTION = 4  # finished rows leave the batch once they are at least 1/4 of it
+
+
 @torch.no_grad()
 def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_token_id: int,
            pad_token_id: int, params: SamplingParams, num_return_sequences: int = 1, sync=None,
@@ -165,8 +169,8 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
     next_pos = pos[:, -1] + 1
     tokens = torch.full((N, max_new_tokens), pad_token_id, dtype=torch.long, device=dev)
     logps = torch.zeros((N, max_new_tokens), dtype=torch.float32, device=dev)
-    done = torch.zeros(N, dtype=torch.bool, device=dev)
-    ones = torch.ones((N, 1), dtype=att.dtype, device=dev)
+    rows = torch.arange(N, device=dev)  # the rows still in the batch (finished rows leave it, see compact)
+    done = torch.zeros(N, dtype=torch.bool, device=dev)  # of the rows in the batch
     inside = torch.zeros(N, dtype=torch.bool, device=dev)
     for t in range(max_new_tokens):
         if fmt is not None:
@@ -175,8 +179,8 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
         tok = torch.where(done, torch.full_like(tok, pad_token_id), tok)
         if fmt is not None:
             inside = fmt.step(inside, tok)
-        tokens[:, t] = tok
-        logps[:, t] = lp.masked_fill(done, 0.0)
+        tokens[rows, t] = tok
+        logps[rows, t] = lp.masked_fill(done, 0.0)
         done = done | (tok == eos_token_id)
         unfinished = not bool(done.all())
         if sync is not None:
@@ -184,7 +188,15 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
         if not unfinished or t + 1 == max_new_tokens:
             tokens, logps = tokens[:, :t + 1], logps[:, :t + 1]
             break
-        att = torch.cat([att, ones], 1)
+        n_done = int(done.sum())
+        if n_done and n_done * COMPACT_FRACTION >= len(rows) and n_done < len(rows):
+            # drop the finished rows from the batch (their outputs are written; pad and 0 from here on), so the
+            # steps cost what the unfinished rows need, not what the longest row of the batch needs
+            keep = (~done).nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            rows, att, next_pos, inside, tok = rows[keep], att[keep], next_pos[keep], inside[keep], tok[keep]
+            done = done[keep]
+        att = torch.cat([att, att.new_ones((len(rows), 1))], 1)
         out = model(input_ids=tok[:, None], attention_mask=att, position_ids=next_pos[:, None],
                     cache=cache, use_cache=True)
         logits = out.logits[:, -1]

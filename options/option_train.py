@@ -60,6 +60,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--learning-rate", type=float, default=1e-4, help="AdamW lr over LoRA + new token rows (SFT and RLVR)")
     g.add_argument("--weight-decay", type=float, default=0.0)
     g.add_argument("--warmup-steps", type=int, default=0)
+    g.add_argument("--lr-schedule", type=str, default="constant", choices=["constant", "cosine", "linear"],
+                   help="SFT learning rate after warm-up: constant (the original release), or decayed over the run's "
+                        "optimizer steps to --min-lr-ratio x the lr")
+    g.add_argument("--min-lr-ratio", type=float, default=0.0, help="final lr / --learning-rate of a decayed schedule")
     g.add_argument("--batch-size", type=int, default=6)
     g.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
     g.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping (SFT and RLVR; 0 = off)")

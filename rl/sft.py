@@ -109,6 +109,25 @@ def batches(n: int, batch_size: int, lengths, rng: np.random.Generator):
     return [out[i] for i in rng.permutation(len(out))]
 
 
+def lr_factor(schedule: str, warmup: int, total: int, min_ratio: float = 0.0):
+    """The lr multiplier of optimizer step s: a linear warm-up over ``warmup`` steps, then constant or decayed
+    (cosine / linear) from 1 at the end of the warm-up to ``min_ratio`` at step ``total``."""
+    if schedule not in ("constant", "cosine", "linear"):
+        raise ValueError(f"--lr-schedule: unknown schedule {schedule!r} (constant, cosine, linear)")
+    if not 0.0 <= min_ratio <= 1.0:
+        raise ValueError(f"--min-lr-ratio must lie in [0, 1], got {min_ratio}")
+
+    def factor(s: int) -> float:
+        if warmup and s < warmup:
+            return (s + 1) / (warmup + 1)
+        if schedule == "constant":
+            return 1.0
+        t = min(1.0, (s - warmup) / max(1, total - warmup))
+        decay = 0.5 * (1.0 + math.cos(math.pi * t)) if schedule == "cosine" else 1.0 - t
+        return min_ratio + (1.0 - min_ratio) * decay
+    return factor
+
+
 def _autocast(args, device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16 and device.type == "cuda")
 
@@ -280,12 +299,14 @@ def run_sft(args) -> dict:
         raise ValueError(f"{data.epoch_size} records are fewer than --batch-size {args.batch_size} x {dist.world_size} "
                          "processes")
     steps_per_epoch = math.ceil(n_batches / args.grad_accum)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / (args.warmup_steps + 1)) if args.warmup_steps else 1.0)
+    factor = lr_factor(args.lr_schedule, args.warmup_steps, steps_per_epoch * args.epochs, args.min_lr_ratio)
+    sched = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     start_epoch, step, best = 0, 0, float("inf")
     if resume_state is not None:
         load_optimizer_state(model, optimizer, resume_state["optimizer"], dist)
         sched.load_state_dict(resume_state["scheduler"])
+        for g, base in zip(optimizer.param_groups, sched.base_lrs):  # this run's schedule (--epochs may have grown)
+            g["lr"] = base * factor(sched.last_epoch)
         start_epoch, step = int(resume_state["epoch"]) + 1, int(resume_state["step"])
         best = float(resume_state.get("best", float("inf")))
         torch.set_rng_state(resume_state["torch_rng"])
@@ -331,13 +352,14 @@ def run_sft(args) -> dict:
                 continue
             if args.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
+            lr = optimizer.param_groups[0]["lr"]  # the lr of this step (logged below), before the schedule moves on
             optimizer.step()
             sched.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             bar.update(1)
             if step % args.print_iter == 0:
-                rec = dist.mean_dict(meter.record(optimizer.param_groups[0]["lr"], epoch))
+                rec = dist.mean_dict(meter.record(lr, epoch))
                 rec["train/tokens_per_s"] *= dist.world_size  # throughput of all processes
                 logger.log(rec, step=step)
                 bar.set_postfix(loss=f"{rec['train/loss']:.3f}", acc=f"{rec['train/acc']:.2f}")

@@ -185,3 +185,45 @@ def test_format_mask_log_probs_equal_the_masked_softmax(lm):
         scores = logits[:, t].clone()
         want_t = fmt.mask_(logits[:, t].clone(), inside[:, t])
         torch.testing.assert_close(proc(torch.cat([prompt, target[:, :t]], 1), scores), want_t)
+
+
+def test_finished_rows_leave_the_batch_without_changing_the_output(lm, monkeypatch):
+    """Rows that produced EOS are dropped from the batch and the KV cache (models.decoding.COMPACT_FRACTION):
+    greedy tokens and log-probs are those of the loop that keeps every row to the end, and later steps run
+    on fewer rows."""
+    import models.decoding as dec
+    g = torch.Generator().manual_seed(0)  # random prompts of random lengths: rows that differ
+    lens = torch.randint(3, 12, (8,), generator=g)
+    ids = torch.full((8, int(lens.max())), lm.tokenizer.pad_token_id)
+    att = torch.zeros_like(ids)
+    for i, n in enumerate(lens.tolist()):
+        ids[i, -n:] = torch.randint(10, 400, (n,), generator=g)
+        att[i, -n:] = 1
+    pad = lm.tokenizer.pad_token_id
+    monkeypatch.setattr(dec, "COMPACT_FRACTION", 0)  # never compact
+    probe = decode(lm.model, ids, att, 24, -1, pad, SamplingParams(False), num_return_sequences=2)["tokens"]
+    # an "EOS" that rows reach at different steps (and some rows never)
+    def stops(tok):
+        hit = probe == tok
+        return torch.where(hit.any(1), hit.float().argmax(1), torch.full((len(probe),), 99))
+    eos = max(probe.unique().tolist(), key=lambda k: len(set(stops(k).tolist())))
+    assert len(set(stops(eos).tolist())) >= 3  # rows finish at (at least) three different steps
+    full = decode(lm.model, ids, att, 24, eos, pad, SamplingParams(False), num_return_sequences=2)
+
+    sizes = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, **kw):
+            sizes.append(kw["input_ids"].shape[0])
+            return self.m(**kw)
+
+    monkeypatch.setattr(dec, "COMPACT_FRACTION", 4)
+    comp = decode(Spy(lm.model), ids, att, 24, eos, pad, SamplingParams(False), num_return_sequences=2)
+    assert torch.equal(comp["tokens"], full["tokens"])
+    torch.testing.assert_close(comp["logprobs"], full["logprobs"])
+    assert sizes[0] == 8 and sizes[1] == 16 and min(sizes) < 16
+    assert sizes[1:] == sorted(sizes[1:], reverse=True)  # after the prefill, the batch only shrinks
