@@ -293,7 +293,7 @@ def stages(args):
                          first_caption(data / "texts" / f"{sample}.txt")]},
     ]
 
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", default="data", help="where the synthetic dataset is written")
     ap.add_argument("--out-dir", default="experiments", help="experiment outputs")
@@ -340,6 +340,11 @@ def main(argv=None):
     ap.add_argument("--ablation", action="store_true",
                     help="after the chain: the reward ablation (full, w/o R_sem, R_coh, R_phys, R_align, CoM), each an "
                          "RLVR run from the same SFT checkpoint evaluated by the judge; table in <out-dir>/ablation.md")
+    return ap
+
+
+def main(argv=None):
+    ap = parser()
     args = ap.parse_args(argv)
     if args.aggregate:
         print(aggregate([Path(d) for d in args.aggregate]))

@@ -9,12 +9,7 @@ import quickstart
 
 
 def _args(**kw):
-    import argparse
-    ns = argparse.Namespace(data_root="data", out_dir="experiments", num_motions=800, vq_iters=3000,
-                            evaluator_epochs=15, sft_t2m_epochs=8, sft_m2t_epochs=4, rl_prompts=256,
-                            rl_prompts_m2t=128, rl_epochs=1, rl_lr=2e-5, rl_lr_m2t=2e-5, rl_temperature=0.25, rl_kl=0.05,
-                            rl_t2m_weights="align=1.0,phys=0.2,format=0.2,coh=0.0", com_candidates=4, com_items=0, com_temperature=0.15,
-                            eval_replications=3, seed=0, lora_dropout=0.0)
+    ns = quickstart.parser().parse_args([])  # the defaults
     for k, v in kw.items():
         setattr(ns, k, v)
     return ns
