@@ -10,7 +10,9 @@ Sections (every ratio is measured in the same run):
 * **machine**: device, threads, measured dense-matmul peak (fp32 on CPU, bf16 on CUDA) — the MFU denominator.
 * **sft** (per backbone): training tokens/s of MotionLLM SFT steps (LoRA r16 + new-token rows, batch 16 of
   CoT-shaped records) and model FLOPs utilisation = tokens/s × FLOPs/token ÷ peak, with FLOPs/token
-  = 4N + 3·attention (frozen base: no weight-gradient matmuls; see bench/mfu.py).
+  = 4N + 3·attention (frozen base: no weight-gradient matmuls; see bench/mfu.py); and the speed-up of running the
+  instruction prefix that every row shares once per batch (``MotionLLM.response_logits``) over running it for
+  every row.
 * **grpo** (per backbone): one GRPO step (B prompts × G samples) of this trainer vs the per-sample loop of the
   original code vs TRL's ``GRPOTrainer`` (optional: ``pip install -r requirements-bench.txt``) on the same
   backbone, LoRA, B, G, max new tokens, temperature and KL coefficient.
@@ -98,19 +100,33 @@ def bench_sft(m: MotionLLM, device, peak: float, batch_size=16, steps=6, seed=0)
         opt.zero_grad(set_to_none=True)
         return int(batch["attention_mask"].sum()), batch["input_ids"].shape[1]
 
-    step(0)  # warm-up
-    _sync(device)
-    t0, toks, lens = time.time(), 0, []
-    for i in range(steps):
-        k, L = step(i + 1)
-        toks += k
-        lens.append(L)
-    _sync(device)
-    dt = time.time() - t0
+    def timed(shared_prefix: bool):
+        import models.mllm as mm
+        saved = mm.SHARED_PREFIX_MIN
+        mm.SHARED_PREFIX_MIN = saved if shared_prefix else 10 ** 9
+        try:
+            step(0)  # warm-up
+            _sync(device)
+            t0, toks, lens = time.time(), 0, []
+            for i in range(steps):
+                k, L = step(i + 1)
+                toks += k
+                lens.append(L)
+            _sync(device)
+            return time.time() - t0, toks, lens
+        finally:
+            mm.SHARED_PREFIX_MIN = saved
+
+    dt_plain, _, _ = timed(False)  # every row runs the whole prompt (both: logits only where the loss counts)
+    dt, toks, lens = timed(True)
     tps = toks / dt
     cfg = m.model.get_base_model().config
     fl = transformer_flops_per_token(cfg, seq_len=int(np.mean(lens)), trainable_only_backward=True)
+    # tokens/s counts every token of the batch; with the shared prefix some of them are computed once per batch,
+    # so the MFU figure is an effective one (the work a plain forward would do, per second)
     return {"tokens_per_s": round(tps, 1), "step_s": round(dt / steps, 4), "batch_size": batch_size,
+            "step_s_without_prefix_sharing": round(dt_plain / steps, 4),
+            "prefix_sharing_speedup": round(dt_plain / dt, 3),
             "mean_seq_len": float(np.mean(lens)), "train_flops_per_token": fl["train_flops_per_token"],
             "params_matmul": fl["params_matmul"], "mfu": mfu(tps, fl["train_flops_per_token"], peak)}
 
@@ -300,7 +316,8 @@ def main(argv=None):
         r["parameters"] = m.num_parameters()
         if "sft" not in args.skip:
             r["sft"] = bench_sft(m, device, peak)
-            print(f"[{name}] SFT {r['sft']['tokens_per_s']:.0f} tokens/s, MFU {100 * r['sft']['mfu']:.1f}%", flush=True)
+            print(f"[{name}] SFT {r['sft']['tokens_per_s']:.0f} tokens/s, MFU {100 * r['sft']['mfu']:.1f}% (effective), "
+                  f"shared prompt prefix {r['sft']['prefix_sharing_speedup']:.2f}x a plain forward", flush=True)
         if "grpo" not in args.skip:
             g = r["grpo"] = bench_grpo(m, bb, device, args.grpo_prompts, args.grpo_group, args.grpo_max_new_tokens,
                                        with_trl="trl" not in args.skip)

@@ -38,6 +38,9 @@ LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 DEFAULT_BACKBONE = "Qwen/Qwen3-4B-Instruct-2507"
 
 
+SHARED_PREFIX_MIN = 8  # a prompt prefix shared by every row of an SFT batch is run once from this many tokens
+
+
 @dataclass
 class MLLMConfig:
     llm_backbone: str = DEFAULT_BACKBONE
@@ -387,12 +390,39 @@ class MotionLLM(torch.nn.Module):
                      use_cache=False)
         return out.logits
 
+    def response_logits(self, input_ids, attention_mask, first: int):
+        """Logits at positions ``first`` … L−1 of a right-padded batch (B, L): what a loss over the tokens after
+        ``first`` needs. The vocabulary projection runs only there (``logits_to_keep``), and with the plain peft
+        model (no DDP/FSDP/compile wrapper, no gradient checkpointing) the prompt prefix that every row shares
+        (the instruction) is run once, for one row, and its KV cache repeated for the batch: the same numbers
+        up to float rounding, with the prefix's gradient summed over the rows as before."""
+        ids, att = input_ids.to(self.device), attention_mask.to(self.device)
+        B, L = ids.shape
+        module = self.forward_module if torch.is_grad_enabled() else self.model
+        prefix = 0
+        if module is self.model and not self.gradient_checkpointing and B > 1:
+            same = ((ids == ids[:1]) & (att == 1)).all(0)
+            prefix = min(int(same.long().cumprod(0).sum()), first, L - 1)
+        if prefix < SHARED_PREFIX_MIN:
+            return module(input_ids=ids, attention_mask=att, use_cache=False, logits_to_keep=L - first).logits
+        from transformers import DynamicCache
+        cache = DynamicCache()
+        module(input_ids=ids[:1, :prefix], attention_mask=att[:1, :prefix], past_key_values=cache, use_cache=True,
+               logits_to_keep=1)
+        cache.batch_repeat_interleave(B)
+        return module(input_ids=ids[:, prefix:], attention_mask=att, past_key_values=cache, use_cache=True,
+                      logits_to_keep=L - first).logits
+
     def sft_loss(self, batch: dict, reasoning_weight: float = 1.0, motion_weight: float = 1.0) -> dict:
-        """Region-weighted next-token cross-entropy; prompt and padding tokens are masked out."""
-        ids = batch["input_ids"].to(self.device)
-        logits = self.forward_logits(ids, batch["attention_mask"])[:, :-1].float()
-        target = ids[:, 1:]
+        """Region-weighted next-token cross-entropy; prompt and padding tokens are masked out (and get no
+        logits: :meth:`response_logits` from the first position whose next token counts)."""
         region = batch["regions"].to(self.device)[:, 1:]
+        counted = (region > REGION_PROMPT).any(0)
+        first = int(counted.long().argmax()) if counted.any() else region.shape[1] - 1
+        ids = batch["input_ids"].to(self.device)
+        logits = self.response_logits(ids, batch["attention_mask"], first)[:, :-1].float()
+        target = ids[:, first + 1:]
+        region = region[:, first:]
         w = torch.zeros_like(region, dtype=torch.float32)
         w[region == REGION_REASONING] = reasoning_weight
         w[region == REGION_ANSWER] = motion_weight

@@ -92,6 +92,54 @@ def test_loss_masks_prompt_tokens(backbone):
     torch.testing.assert_close(only_reason, ce[region == 1].mean(), rtol=1e-5, atol=1e-6)
 
 
+def test_sft_loss_runs_the_shared_prompt_prefix_once(backbone, monkeypatch):
+    """A batch whose rows share the instruction: the prefix runs once for one row (KV cache repeated), logits
+    only where the loss needs them; loss, statistics and every trainable gradient equal those of one plain
+    forward over the whole batch (weighted, with sample weights and right padding)."""
+    import models.mllm as mm
+    m = _model(backbone)
+    m.set_task("t2m")
+    m.model.train()
+    exs = [m.encode("t2m", c, codes, reasoning=r) for c, codes, r in [
+        ("a person walks.", [3, 4, 5], "plan a walk."), ("someone jumps twice then sits down.", [1, 2], "jump, sit."),
+        ("a man waves with the left hand slowly.", [7, 7, 8, 9, 10], "a wave."), ("a turn.", [0], "turn left.")]]
+    batch = m.collate(exs, torch.tensor([1.0, 0.5, 2.0, 1.0]))
+    params = [p for p in m.trainable_parameters() if p.requires_grad]
+
+    def run(min_prefix):
+        monkeypatch.setattr(mm, "SHARED_PREFIX_MIN", min_prefix)
+        for p in params:
+            p.grad = None
+        out = m.sft_loss(batch, reasoning_weight=0.7, motion_weight=1.3)
+        out["loss"].backward()
+        return out, [p.grad.clone() for p in params]
+
+    calls = []
+    orig = m.model.forward
+
+    def spy(*a, **kw):
+        calls.append(tuple(kw["input_ids"].shape))
+        return orig(*a, **kw)
+    monkeypatch.setattr(m.model, "forward", spy)
+    shared, g_shared = run(8)
+    assert len(calls) == 2 and calls[0][0] == 1 and calls[0][1] >= 8 and calls[1][0] == 4  # prefix once, then the rest
+    calls.clear()
+    plain, g_plain = run(10 ** 6)  # never shared: one forward of the whole batch
+    assert calls == [tuple(batch["input_ids"].shape)]
+    torch.testing.assert_close(shared["loss"], plain["loss"], rtol=1e-5, atol=1e-6)
+    assert {k: v for k, v in shared.items() if k != "loss"} == {k: v for k, v in plain.items() if k != "loss"}
+    for a, b in zip(g_shared, g_plain):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    # and the plain path equals the full-vocabulary loss over all positions
+    with torch.no_grad():
+        logits = m.forward_logits(batch["input_ids"], batch["attention_mask"])[:, :-1].float()
+    region = batch["regions"][:, 1:]
+    w = (region == 1) * 0.7 + (region == 2) * 1.3
+    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch["input_ids"][:, 1:], reduction="none")
+    expected = (ce * w * batch["sample_weights"][:, None]).sum() / w.sum()
+    torch.testing.assert_close(plain["loss"].detach(), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_only_lora_and_new_rows_change(backbone):
     m = _model(backbone)
     before = {k: v.detach().clone() for k, v in m.model.named_parameters()}

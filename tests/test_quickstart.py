@@ -91,3 +91,30 @@ def test_ablation_runs_one_rlvr_per_variant_and_tabulates(tmp_path, monkeypatch)
     text = (tmp_path / "ablation.md").read_text()
     for v in quickstart.ABLATIONS:
         assert f"| {v} |" in text
+
+
+def test_aggregate_over_seeds(tmp_path):
+    """--aggregate: mean ± sd (ddof 1) per row over the seed folders, t2m and m2t in their own tables; a row
+    missing from a folder is averaged over the folders that have it."""
+    import json
+    for seed, (top3, phys, bleu) in enumerate([(0.5, 0.4, 0.10), (0.7, 0.2, 0.20)]):
+        for run in ("eval_sft", "eval_rlvr"):
+            d = tmp_path / f"s{seed}" / run
+            d.mkdir(parents=True)
+            g = {"R_precision_top1": {"mean": 0.2}, "R_precision_top3": {"mean": top3}, "FID": {"mean": 3.0},
+                 "MM_Dist": {"mean": 5.0}, "Phys_below_0.8": {"mean": phys}}
+            (d / "eval_t2m.json").write_text(json.dumps({"results": {"generated": g}}))
+            nlg = {"bleu_4": bleu, "rouge_l": 0.3, "cider": 0.5}
+            (d / "eval_m2t.json").write_text(json.dumps({"results": {"matching": {"R_precision_top3": 0.25},
+                                                                     "nlg": nlg}}))
+    (tmp_path / "s0" / "eval_rlvr" / "eval_t2m_com.json").write_text(
+        (tmp_path / "s0" / "eval_rlvr" / "eval_t2m.json").read_text())
+    text = quickstart.aggregate([tmp_path / "s0", tmp_path / "s1"])
+    lines = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]] for ln in text.splitlines()
+             if ln.startswith("| t2m") or ln.startswith("| m2t")}
+    assert lines["t2m SFT"] == ["2", "0.200 ± 0.000", "0.600 ± 0.141", "3.000 ± 0.000", "5.000 ± 0.000",
+                                "0.300 ± 0.141"]
+    assert lines["t2m + RLVR + CoM"][:3] == ["1", "0.200 ± 0.000", "0.500 ± 0.000"]
+    assert lines["m2t + RLVR"] == ["2", "0.250 ± 0.000", "15.000 ± 7.071", "30.000 ± 0.000", "50.000 ± 0.000"]
+    assert "m2t + RLVR + CoM" not in lines
+    assert "phys < 0.8" in text and "CIDEr" in text
