@@ -242,9 +242,10 @@ def stages(args):
     # VQ-VAE -> CoT -> SFT t2m -> RLVR t2m -> t2m CoM evaluation, goes first and the rest runs beside it. The t2m
     # and m2t adapters are separate LoRA adapters of one backbone, so each task's chain (SFT -> RLVR ->
     # evaluation) runs on its own; a checkpoint holds both adapters, the other task's one untrained. On fewer
-    # than 4 CPUs the evaluators wait for the VQ-VAE, which then trains with both threads (a VQ-VAE step: 0.082 s
-    # at 2 threads, 0.120 s at 1), and run beside SFT t2m instead: nothing needs them before RLVR.
-    hold = ["VQ-VAE"] if utils.threads.available_cpus() < 4 else []
+    # than 4 CPUs of a quiet machine the evaluators wait for the VQ-VAE, which then trains with both threads (a
+    # VQ-VAE step: 0.082 s at 2 threads, 0.120 s at 1), and run beside SFT t2m instead: nothing needs them before
+    # RLVR (args.hold_evaluators, decided in main()).
+    hold = ["VQ-VAE"] if getattr(args, "hold_evaluators", False) else []
     return [
         {"name": "synthetic dataset", "output": data / "Mean.npy", "after": [],
          "cmd": [py, "prepare/make_synthetic_dataset.py", "--out", str(data), "--num-motions", str(args.num_motions),
@@ -383,6 +384,13 @@ def main(argv=None):
           f"(of {utils.threads.available_cpus()} CPUs this process may use); OpenMP wait policy: "
           f"{env.get('OMP_WAIT_POLICY', 'runtime default')}", flush=True)
     jobs = args.jobs or default_jobs(utils.threads.available_cpus())
+    # a busy machine leaves the VQ-VAE one thread whatever runs beside it: then the evaluators run beside it
+    load = utils.threads.other_load(1.0) if utils.threads.available_cpus() < 4 and jobs > 1 else None
+    args.hold_evaluators = load is not None and load < 0.5
+    if load is not None:
+        print(f"other processes use {load:.1f} CPUs: the evaluators "
+              + ("wait for the VQ-VAE (it trains with both threads)" if args.hold_evaluators
+                 else "train beside the VQ-VAE"), flush=True)
     print(f"stages at a time: {jobs} (--jobs); " + ("each stage's output goes to "
           f"{Path(args.out_dir) / 'quickstart' / 'logs'}/<stage>.log" if jobs > 1 else "output below"), flush=True)
     t0 = time.time()

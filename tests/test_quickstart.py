@@ -118,3 +118,23 @@ def test_aggregate_over_seeds(tmp_path):
     assert lines["m2t + RLVR"] == ["2", "0.250 ± 0.000", "15.000 ± 7.071", "30.000 ± 0.000", "50.000 ± 0.000"]
     assert "m2t + RLVR + CoM" not in lines
     assert "phys < 0.8" in text and "CIDEr" in text
+
+
+def test_evaluators_wait_for_the_vq_vae_only_on_a_quiet_small_machine(monkeypatch):
+    """On < 4 CPUs of a quiet machine the evaluators are held behind the VQ-VAE (which then gets both threads);
+    on a busy one they train beside it. main() decides from utils.threads.other_load."""
+    def after(**kw):
+        return {s["name"]: s["after"] for s in quickstart.stages(_args(**kw))}
+    assert "VQ-VAE" in after(hold_evaluators=True)["evaluator (judge)"]
+    assert "VQ-VAE" not in after(hold_evaluators=False)["evaluator (critic)"]
+    assert "VQ-VAE" not in after()["evaluator (judge)"]  # e.g. the ablation's stages(args): nothing held
+
+    import utils.threads as th
+    ticks = iter([10.0, 11.5])  # the machine was busy 1.5 CPU-s over the window, this process 0.2 of them
+    own = iter([1.0, 1.2])
+    clock = iter([0.0, 1.0])
+    monkeypatch.setattr(th._Adapter, "_machine_busy_s", staticmethod(lambda: next(ticks)))
+    monkeypatch.setattr(th._Adapter, "_own_s", staticmethod(lambda: next(own)))
+    monkeypatch.setattr(th.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(th.time, "sleep", lambda s: None)
+    assert abs(th.other_load(1.0) - 1.3) < 1e-9

@@ -115,6 +115,18 @@ class _Adapter:
 _ADAPTER = _Adapter()
 
 
+def other_load(seconds: float = 1.0) -> float | None:
+    """Cores that *other* processes kept busy over the next ``seconds`` (machine busy time from ``/proc/stat``
+    minus this process's own); ``None`` where ``/proc/stat`` is not available."""
+    try:
+        b0, o0, t0 = _Adapter._machine_busy_s(), _Adapter._own_s(), time.monotonic()
+        time.sleep(seconds)
+        b1, o1, t1 = _Adapter._machine_busy_s(), _Adapter._own_s(), time.monotonic()
+    except (OSError, ValueError):
+        return None
+    return max(0.0, (b1 - b0) - (o1 - o0)) / max(t1 - t0, 1e-3)
+
+
 def adapt() -> int | None:
     """Between steps: run with the CPUs other processes leave free (cheap; looks at most once a second).
     Returns the new count when it looked, else None. A no-op when the count is pinned."""
