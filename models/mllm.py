@@ -393,14 +393,16 @@ class MotionLLM(torch.nn.Module):
     def response_logits(self, input_ids, attention_mask, first: int):
         """Logits at positions ``first`` … L−1 of a right-padded batch (B, L): what a loss over the tokens after
         ``first`` needs. The vocabulary projection runs only there (``logits_to_keep``), and with the plain peft
-        model (no DDP/FSDP/compile wrapper, no gradient checkpointing) the prompt prefix that every row shares
+        model (no DDP/compile wrapper, no FSDP sharding, no gradient checkpointing) the prompt prefix that every row shares
         (the instruction) is run once, for one row, and its KV cache repeated for the batch: the same numbers
         up to float rounding, with the prefix's gradient summed over the rows as before."""
         ids, att = input_ids.to(self.device), attention_mask.to(self.device)
         B, L = ids.shape
         module = self.forward_module if torch.is_grad_enabled() else self.model
         prefix = 0
-        if module is self.model and not self.gradient_checkpointing and B > 1:
+        # FSDP2 shards in place (module is self.model) and frees the gathered weights after each forward, which
+        # the prefix forward's saved activations would still point at: one forward there
+        if module is self.model and not self.gradient_checkpointing and not self.fsdp and B > 1:
             same = ((ids == ids[:1]) & (att == 1)).all(0)
             prefix = min(int(same.long().cumprod(0).sum()), first, L - 1)
         if prefix < SHARED_PREFIX_MIN:
