@@ -112,17 +112,18 @@ def aggregate(dirs: list) -> str:
     import numpy as np
 
     from utils.tables import markdown_table
-    cols = {"t2m": [("top-1", "R_precision_top1", 1), ("top-3", "R_precision_top3", 1), ("FID", "FID", 1),
-                    ("MM-Dist", "MM_Dist", 1), ("phys < 0.8", "Phys_below_0.8", 1)],
-            "m2t": [("R@3", "R_precision_top3", 1), ("BLEU@4", "bleu_4", 100), ("ROUGE-L", "rouge_l", 100),
-                    ("CIDEr", "cider", 100)]}
+    cols = {"t2m": [("top-1", "generated", "R_precision_top1", 1), ("top-3", "generated", "R_precision_top3", 1),
+                    ("FID", "generated", "FID", 1), ("MM-Dist", "generated", "MM_Dist", 1),
+                    ("phys < 0.8", "generated", "Phys_below_0.8", 1)],
+            "m2t": [("R@3", "matching", "R_precision_top3", 1), ("BLEU@4", "nlg", "bleu_4", 100),
+                    ("ROUGE-L", "nlg", "rouge_l", 100), ("CIDEr", "nlg", "cider", 100)]}
 
-    def values(res, task):
-        if task == "t2m":
-            g = res["generated"]
-            return [g[k]["mean"] * f if k in g else float("nan") for _, k, f in cols[task]]
-        mt, nl = res.get("matching", {}), res["nlg"]
-        return [mt.get(k, float("nan")) * f if k == "R_precision_top3" else nl[k] * f for _, k, f in cols[task]]
+    def values(res, task):  # t2m values are {"mean", "ci", "values"} over replications, m2t ones plain numbers
+        out = []
+        for _, section, k, scale in cols[task]:
+            v = res.get(section, {}).get(k, float("nan"))
+            out.append((v["mean"] if isinstance(v, dict) else v) * scale)
+        return out
     out = []
     for task in ("t2m", "m2t"):
         table = []
@@ -134,7 +135,7 @@ def aggregate(dirs: list) -> str:
             v = np.asarray(vals, dtype=float)
             sd = v.std(0, ddof=1) if len(v) > 1 else np.zeros(v.shape[1])
             table.append([f"{task} {name}", str(len(v))] + [f"{m:.3f} ± {e:.3f}" for m, e in zip(v.mean(0), sd)])
-        out.append(markdown_table(["", "seeds"] + [c for c, _, _ in cols[task]], table))
+        out.append(markdown_table(["", "seeds"] + [c[0] for c in cols[task]], table))
     return "mean ± sd over seeds\n\n" + "\n\n".join(out) + "\n"
 
 
@@ -245,7 +246,7 @@ def stages(args):
     # than 4 CPUs of a quiet machine the evaluators wait for the VQ-VAE, which then trains with both threads (a
     # VQ-VAE step: 0.082 s at 2 threads, 0.120 s at 1), and run beside SFT t2m instead: nothing needs them before
     # RLVR (args.hold_evaluators, decided in main()).
-    hold = ["VQ-VAE"] if getattr(args, "hold_evaluators", False) else []
+    hold = ["VQ-VAE"] if args.hold_evaluators else []
     return [
         {"name": "synthetic dataset", "output": data / "Mean.npy", "after": [],
          "cmd": [py, "prepare/make_synthetic_dataset.py", "--out", str(data), "--num-motions", str(args.num_motions),
@@ -347,6 +348,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--ablation", action="store_true",
                     help="after the chain: the reward ablation (full, w/o R_sem, R_coh, R_phys, R_align, CoM), each an "
                          "RLVR run from the same SFT checkpoint evaluated by the judge; table in <out-dir>/ablation.md")
+    ap.set_defaults(hold_evaluators=False)  # main() sets it from the machine's load (see stages())
     return ap
 
 

@@ -86,6 +86,15 @@ class _Adapter:
         t = os.times()
         return t.user + t.system
 
+    def sample(self) -> tuple[float, float, float]:
+        """(wall clock, machine busy CPU-s, this process's CPU-s) now."""
+        return time.monotonic(), self._machine_busy_s(), self._own_s()
+
+    @staticmethod
+    def other_cores(prev: tuple, cur: tuple) -> float:
+        """Cores other processes kept busy between two :meth:`sample` s."""
+        return max(0.0, (cur[1] - prev[1]) - (cur[2] - prev[2])) / max(cur[0] - prev[0], 1e-3)
+
     def desired(self, other_cores: float) -> int:
         return max(1, min(self.max_threads, available_cpus() - int(other_cores + 0.6)))
 
@@ -96,16 +105,15 @@ class _Adapter:
         if self.last is not None and now - self.last[0] < INTERVAL_S:
             return None
         try:
-            cur = (now, self._machine_busy_s(), self._own_s())
+            cur = self.sample()
         except (OSError, ValueError):
             self.enabled = False
             return None
         prev, self.last = self.last, cur
         if prev is None:
             return None
-        other = max(0.0, (cur[1] - prev[1]) - (cur[2] - prev[2])) / max(cur[0] - prev[0], 1e-3)
         import torch
-        n = self.desired(other)
+        n = self.desired(self.other_cores(prev, cur))
         if n != torch.get_num_threads():
             torch.set_num_threads(n)
             self.switches += 1
@@ -119,12 +127,11 @@ def other_load(seconds: float = 1.0) -> float | None:
     """Cores that *other* processes kept busy over the next ``seconds`` (machine busy time from ``/proc/stat``
     minus this process's own); ``None`` where ``/proc/stat`` is not available."""
     try:
-        b0, o0, t0 = _Adapter._machine_busy_s(), _Adapter._own_s(), time.monotonic()
+        prev = _ADAPTER.sample()
         time.sleep(seconds)
-        b1, o1, t1 = _Adapter._machine_busy_s(), _Adapter._own_s(), time.monotonic()
+        return _ADAPTER.other_cores(prev, _ADAPTER.sample())
     except (OSError, ValueError):
         return None
-    return max(0.0, (b1 - b0) - (o1 - o0)) / max(t1 - t0, 1e-3)
 
 
 def adapt() -> int | None:
