@@ -306,7 +306,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--data-root", default="data", help="where the synthetic dataset is written")
     ap.add_argument("--out-dir", default="experiments", help="experiment outputs")
     ap.add_argument("--num-motions", type=int, default=800)
-    ap.add_argument("--vq-iters", type=int, default=3000)
+    ap.add_argument("--vq-iters", type=int, default=2500)
     ap.add_argument("--evaluator-epochs", type=int, default=10)
     ap.add_argument("--sft-t2m-epochs", type=int, default=8)
     ap.add_argument("--sft-m2t-epochs", type=int, default=4)
