@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Evaluate MotionLLM on the standard protocols (humanml3d-and-evaluation.md §3–4).
+"""Evaluate MotionLLM on the standard protocols (docs/evaluation.md §2–3).
 
     python eval_mllm.py --eval-task t2m --eval-ckpt experiments/morl_rlvr_t2m/motionllm_rlvr_epoch_2.pth \\
         --use-com --com-candidates 8 --com-refine-steps 2

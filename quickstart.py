@@ -321,7 +321,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--rl-temperature", type=float, default=0.15,
                     help="rollout temperature (low: the evaluation decodes greedily, and updates near the mode move it)")
     ap.add_argument("--rl-kl", type=float, default=0.05, help="KL coefficient to the SFT reference")
-    ap.add_argument("--rl-t2m-weights", default="align=1.0,phys=0.2,format=0.2,coh=0.0",
+    ap.add_argument("--rl-t2m-weights", default="align=1.0,phys=1.0,format=0.2,coh=0.0",
                     help="reward weights of the t2m RLVR stage (--reward-<name>-weight)")
     ap.add_argument("--com-candidates", type=int, default=4, help="Chain-of-Motion K of the CoM rows (T = 2)")
     ap.add_argument("--com-items", type=int, default=0,
@@ -424,6 +424,8 @@ def main(argv=None):
               if (Path(args.out_dir) / r / "metrics.png").is_file()]
     print(f"results: {exp / 'results.md'}; per-stage reports: {args.out_dir}/eval_*/eval_*.md; training curves "
           f"(metrics.jsonl + PNG): {', '.join(curves) or 'none'}")
+    print(f"paper-style tables (Markdown + LaTeX) beside the published rows: python experiments/make_tables.py "
+          f"SFT={args.out_dir}/eval_sft RLVR={args.out_dir}/eval_rlvr --dataset synthetic --out {args.out_dir}/tables")
     return 0
 
 

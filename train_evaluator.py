@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a T2M text–motion evaluator on any dataset in the HumanML3D layout (§2.5).
+"""Train a T2M text–motion evaluator on any dataset in the HumanML3D layout (docs/evaluation.md §1.5).
 
     python train_evaluator.py --data-root dataset/HumanML3D --glove-dir glove --checkpoints-dir checkpoints
     python train_evaluator.py --data-root data/synthetic_h3d --glove-dir data/synthetic_h3d/glove \\

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train MotionLLM: SFT on chain-of-thought records, then RLVR with GRPO (morl-method.md §1–5).
+"""Train MotionLLM: SFT on chain-of-thought records, then RLVR with GRPO (docs/method.md §3–7).
 
     python train_mllm.py --train-stage sft --training-task t2m --cot-train-jsonl X --use-reasoning \\
         --exp-name morl_sft_t2m

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train the motion VQ-VAE tokenizer (T2M-GPT recipe, humanml3d-and-evaluation.md §5.2).
+"""Train the motion VQ-VAE tokenizer (T2M-GPT recipe, docs/method.md §2.3).
 
     python train_vq.py --data-root dataset/HumanML3D --exp-name VQVAE            # the published recipe
     python train_vq.py --data-root data/synthetic_h3d --exp-name vq_tiny \\

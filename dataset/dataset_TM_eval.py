@@ -1,9 +1,9 @@
-"""Ground-truth text-to-motion evaluation data (§1.8, §3.1).
+"""Ground-truth text-to-motion evaluation data (docs/data-format.md §6.3, docs/evaluation.md §2.1).
 
 Per ``__getitem__``: a random caption of the item; its tokens -> ``(word_embs, pos_ohot,
-sent_len)`` (§2.2); a random crop of the motion of length ``m_len`` (``floor(T/4)*4`` with
+sent_len)`` (docs/evaluation.md §1.2); a random crop of the motion of length ``m_len`` (``floor(T/4)*4`` with
 probability 2/3, ``(floor(T/4)-1)*4`` with probability 1/3) from a uniformly random start,
-normalised with the **evaluator meta** mean/std (§1.10(c), passed in by the caller) and
+normalised with the **evaluator meta** mean/std (docs/data-format.md §7.3, passed in by the caller) and
 zero-padded to 196 frames.
 
 Returns, in the original order::
@@ -12,7 +12,7 @@ Returns, in the original order::
 
 where ``tokens_str`` is the padded token sequence (sos ... eos unk ...) joined by ``'_'``.
 Randomness comes from a numpy Generator owned by the dataset; ``reset_rng(seed)`` reseeds it
-(one seed per replication, §3.6).
+(one seed per replication, docs/evaluation.md §2.6).
 """
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ class ShardSampler(Sampler):
 def get_t2m_eval_loader(dataset: Text2MotionEvalDataset, batch_size: int = 32, shuffle: bool = True,
                         drop_last: bool = True, num_workers: int = 0, seed=None, shard: tuple | None = None,
                         pin_memory: bool = False):
-    """Evaluation DataLoader (§3.1: batch 32, shuffled, drop_last, sorted by sent_len).
+    """Evaluation DataLoader (docs/evaluation.md §2.1: batch 32, shuffled, drop_last, sorted by sent_len).
 
     With ``seed``, the dataset's Generator is reseeded and the shuffle order is seeded too, so
     ``get_t2m_eval_loader(ds, seed=base + rep)`` gives reproducible replications. ``shard=(rank,

@@ -1,4 +1,4 @@
-"""VQ-VAE training data: random fixed-length windows of normalised motion (§5.2).
+"""VQ-VAE training data: random fixed-length windows of normalised motion (docs/method.md §2.3).
 
 Clips with at least ``window_size`` frames; each ``__getitem__`` returns a uniformly random
 window of ``window_size`` frames normalised as ``(x - mean) / std``. Built from a folder, the

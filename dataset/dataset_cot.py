@@ -1,4 +1,4 @@
-"""Chain-of-thought (CoT) JSONL records: schema, validation and a torch Dataset (morl-method.md §3).
+"""Chain-of-thought (CoT) JSONL records: schema, validation and a torch Dataset (docs/method.md §5.1).
 
 One JSON object per line::
 

@@ -1,13 +1,13 @@
-"""Motion-to-text evaluation data (§4.1 TM2T protocol, with the MotionGPT raw-caption option).
+"""Motion-to-text evaluation data (docs/evaluation.md §3.1 TM2T protocol, with the MotionGPT raw-caption option).
 
 Per item:
 
 * ``motion``: the full clip (not cropped to a multiple of 4), ``m_len = min(T, 196)`` (frames
   196..199 are cut), normalised with the given mean/std, zero-padded to 196 frames;
 * ``references``: every caption of the item as its processed-word string (the ``word`` parts of
-  the ``word/POS`` tokens, §4.1), forced to exactly 3 (:func:`utils.m2t_metrics.force_n_references`);
+  the ``word/POS`` tokens, docs/evaluation.md §3.1), forced to exactly 3 (:func:`utils.m2t_metrics.force_n_references`);
 * ``captions``: every raw caption (variable count) and ``raw_references``: the raw captions forced
-  to 3 (the MotionGPT convention, §4.2/§4.3).
+  to 3 (the MotionGPT convention, docs/evaluation.md §3.2).
 
 The loader default is ``shuffle=False, drop_last=False``: generation should see every item once,
 in a stable order. (The caption R-precision pass is :func:`utils.eval_m2t.m2t_matching`.)

@@ -1,4 +1,4 @@
-"""Reader for the HumanML3D / KIT-ML folder layout (humanml3d-and-evaluation.md §1.8, §1.9).
+"""Reader for the HumanML3D / KIT-ML folder layout (docs/data-format.md §2, §6).
 
 Layout::
 
@@ -140,7 +140,7 @@ def check_mean_std(mean, std, dim: int):
     """Validate in-memory mean/std against a feature width and return float32 copies."""
     if mean is None or std is None:
         raise ValueError("mean and std are required (use load_mean_std on the right meta folder; "
-                         "the evaluator needs its own meta statistics, see §1.10)")
+                         "the evaluator needs its own meta statistics, see docs/data-format.md §7.3)")
     mean = np.asarray(mean, dtype=np.float32).reshape(-1)
     std = np.asarray(std, dtype=np.float32).reshape(-1)
     if mean.shape[0] != dim or std.shape[0] != dim:

@@ -1,4 +1,4 @@
-"""Chain-of-Motion decoding (morl-method.md §6).
+"""Chain-of-Motion decoding (docs/method.md §9).
 
 Round 1 samples K candidates (reasoning + answer) per input in one batched ``generate`` call; a
 scorer ranks them; rounds 2..T re-prompt each input with the reasoning of its best candidate so far

@@ -1,7 +1,7 @@
-"""The T2M text–motion evaluator (Guo et al. 2022), humanml3d-and-evaluation.md §2.3–2.4.
+"""The T2M text–motion evaluator (Guo et al. 2022), docs/evaluation.md §1.3–1.4.
 
 Module and parameter names reproduce the released ``text_mot_match/model/finest.tar`` state
-dicts (see shared/reference/checkpoint_keys.json), so the official checkpoint loads with
+dicts (see docs/checkpoint-format.md §2), so the official checkpoint loads with
 ``strict=True``. Embeddings are returned in **input order** for any batch order and lengths
 (sequences are packed with ``enforce_sorted=False``), which is numerically the same as the
 original's sort-then-restore.

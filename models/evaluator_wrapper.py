@@ -1,6 +1,6 @@
 """Load a T2M evaluator from an ``opt.txt`` and compute text/motion embeddings.
 
-``opt.txt`` is the official ``key: value`` format (original-release-options.md §1.5) with the
+``opt.txt`` is the official ``key: value`` format (docs/original-options.md §6) with the
 boolean pitfall fixed ("False" is False). The weights are
 ``<checkpoints_dir>/<dataset_name>/text_mot_match/model/finest.tar`` (weights-only load), the
 normalisation statistics ``<checkpoints_dir>/<dataset_name>/<name>/meta/{mean,std}.npy``.
@@ -171,7 +171,7 @@ class EvaluatorWrapper:
 
     def prepare_motions(self, motions, normalized: bool = False):
         """List of (T_i, D) features -> padded (B, max_motion_length, D) tensor and lengths cropped
-        to multiples of the unit length (the T2M-GPT handling of generated motion, §3.7)."""
+        to multiples of the unit length (the T2M-GPT handling of generated motion, docs/evaluation.md §2.7)."""
         B = len(motions)
         out = torch.zeros(B, self.max_motion_length, self.dim_pose, device=self.device)
         lens = torch.zeros(B, dtype=torch.long)

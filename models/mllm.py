@@ -1,4 +1,4 @@
-"""MotionLLM: a causal LM with motion tokens as new vocabulary, fine-tuned with LoRA (morl-method.md §1–2).
+"""MotionLLM: a causal LM with motion tokens as new vocabulary, fine-tuned with LoRA (docs/method.md §3–4).
 
 * The backbone is any ``AutoModelForCausalLM`` given by hub id or local directory
   (``trust_remote_code`` only when asked).

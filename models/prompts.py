@@ -1,4 +1,4 @@
-"""The one prompt/target format of MotionLLM, shared by training and inference (morl-method.md §2).
+"""The one prompt/target format of MotionLLM, shared by training and inference (docs/method.md §4).
 
 A sequence is built from segments, each tokenised on its own and tagged with a region id:
 0 = prompt (masked out of the loss), 1 = reasoning and tags, 2 = answer (motion tokens or

@@ -1,4 +1,4 @@
-"""Vector quantizers of the T2M-GPT motion VQ-VAE (humanml3d-and-evaluation.md §5.1).
+"""Vector quantizers of the T2M-GPT motion VQ-VAE (docs/method.md §2.2).
 
 ``ema_reset`` (default): EMA codebook (a buffer, no gradient) with dead-code reset to the first
 latents of the current batch; ``ema``: EMA without reset; ``reset``: learned codebook (codebook

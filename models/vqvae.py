@@ -1,7 +1,7 @@
-"""T2M-GPT-style motion VQ-VAE (humanml3d-and-evaluation.md §5.1).
+"""T2M-GPT-style motion VQ-VAE (docs/method.md §2.1).
 
 Module names and nesting reproduce the released checkpoints' state-dict keys
-(``vqvae.encoder.model.2.1.model.0.conv1.weight`` …, see shared/reference/checkpoint_keys.json),
+(``vqvae.encoder.model.2.1.model.0.conv1.weight`` …, see docs/checkpoint-format.md §1.2),
 so ``{'net': state_dict}`` files load with ``strict=True``.
 
 Batched encode/decode of clips of different lengths is padding-aware: activations beyond each

@@ -77,7 +77,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "Mean.npy/Std.npy divided by --feat-bias on the root and foot-contact groups. Copied to <run>/meta/")
     g.add_argument("--feat-bias", type=float, default=25.0,
                    help="divide the root [0:4] and foot-contact std of the data root's Std.npy by this factor, as the "
-                        "VQVAEV3/evaluator meta statistics of T2M-GPT do (§1.10b); 1 = plain z-scoring. Ignored with --meta-dir")
+                        "VQVAEV3/evaluator meta statistics of T2M-GPT do (docs/data-format.md §7.2); 1 = plain z-scoring. Ignored with --meta-dir")
     g = p.add_argument_group("optimisation")
     g.add_argument("--total-iter", type=int, default=300000, help="training iterations (warm-up included)")
     g.add_argument("--warm-up-iter", type=int, default=1000, help="linear warm-up iterations")

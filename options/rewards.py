@@ -53,6 +53,10 @@ def add_reward_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--reward-max-motion-tokens", type=int, default=49,
                    help="t2m answers with more codes are penalised and cropped (196 frames / 4)")
     g.add_argument("--reward-phys-range", type=str, default="[0,1]", choices=["[0,1]", "[-1,0]"])
+    g.add_argument("--reward-phys-target", type=float, default=0.0,
+                   help="physics reward capped at this value and rescaled to [0, 1] (0 = off): every motion at or above "
+                        "the target scores 1, so the group advantage of the physics term only separates implausible "
+                        "motions from plausible ones (e.g. 0.8, the threshold of the evaluation's 'phys < 0.8')")
     g.add_argument("--reward-reset-cache-each-epoch", action="store_true",
                    help="reset the reward cache counters at each RL epoch")
     g.add_argument("--reward-clear-cache-values", action="store_true",

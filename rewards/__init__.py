@@ -1,4 +1,4 @@
-"""RLVR rewards (morl-method.md §5): one module per reward, a shared batch/decoder interface
+"""RLVR rewards (docs/method.md §7): one module per reward, a shared batch/decoder interface
 (:mod:`rewards.base`), the weighted combination
 (:mod:`rewards.composite`) and the command-line builder (:mod:`rewards.factory`).
 

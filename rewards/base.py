@@ -1,4 +1,4 @@
-"""Common interface of the RLVR rewards (morl-method.md §5).
+"""Common interface of the RLVR rewards (docs/method.md §7.1).
 
 Every reward scores a whole :class:`RewardBatch` at once::
 

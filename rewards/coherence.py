@@ -1,4 +1,4 @@
-"""Reasoning-coherence reward (t2m and m2t), morl-method.md §5. Values in [0, 1].
+"""Reasoning-coherence reward (t2m and m2t), docs/method.md §7.7. Values in [0, 1].
 
 Does the answer follow from the reasoning? The premise is the generated reasoning (text before
 ``</think>``); the hypothesis is

@@ -1,4 +1,4 @@
-"""Weighted combination of rewards (morl-method.md §5).
+"""Weighted combination of rewards (docs/method.md §7.1–7.2).
 
 ``CompositeReward(rewards={name: (reward, weight)})``; components with weight 0 are dropped at
 construction (never computed).

@@ -1,4 +1,4 @@
-"""Text–motion consistency reward (t2m; m2t at test time), morl-method.md §5.
+"""Text–motion consistency reward (t2m; m2t at test time), docs/method.md §7.5.
 
 Similarity, in the T2M evaluator's co-embedding space (the architecture the metrics use), between
 the text embedding of a caption and the motion embedding of a motion:

@@ -114,7 +114,8 @@ def build_rewards(args, task: str, vq=None, device=None, purpose: str = "train",
             from utils.paramUtil import get_spec
 
             from .physics import PhysicsReward
-            r = PhysicsReward(get_spec(args.dataname), value_range=args.reward_phys_range)
+            r = PhysicsReward(get_spec(args.dataname), value_range=args.reward_phys_range,
+                              target=args.reward_phys_target)
         elif name == "align":
             from .consistency import ConsistencyReward
             evaluator, wv = _load_evaluator(args, dev)

@@ -1,4 +1,4 @@
-"""Format reward (morl-method.md §5): is the generation a well-formed answer? Values in [-1, 1].
+"""Format reward (docs/method.md §7.3): is the generation a well-formed answer? Values in [-1, 1].
 
 The generated text is what follows the prompt (which ends with ``<think>``), i.e.
 ``reasoning</think><answer>ANSWER</answer>`` (the EOS is not part of the decoded text).

@@ -1,4 +1,4 @@
-"""Physical plausibility reward (t2m), on joint positions in metres (morl-method.md §5).
+"""Physical plausibility reward (t2m), on joint positions in metres (docs/method.md §7.4).
 
 The motion is the decoded answer: VQ decode -> de-normalise (``x * std + mean``) ->
 ``recover_from_ric`` (:class:`rewards.base.MotionDecoder`). Nothing here looks at normalised
@@ -242,8 +242,11 @@ class PhysicsReward(Reward):
     tasks = ("t2m",)
 
     def __init__(self, spec: SkeletonSpec = T2M, config: Optional[PhysicsConfig] = None,
-                 value_range: str = "[0,1]", fps: Optional[float] = None):
+                 value_range: str = "[0,1]", fps: Optional[float] = None, target: float = 0.0):
         self.spec = spec
+        if not 0.0 <= target <= 1.0:
+            raise ValueError(f"physics reward target must be in [0, 1] (0 = off), got {target}")
+        self.target = float(target)
         self.cfg = config or PhysicsConfig()
         if value_range not in ("[0,1]", "[-1,0]"):
             raise ValueError(f"value_range must be '[0,1]' or '[-1,0]', got {value_range!r}")
@@ -255,7 +258,7 @@ class PhysicsReward(Reward):
 
     def config(self) -> dict:
         return {**super().config(), "spec": self.spec.name, "value_range": self.value_range,
-                "physics": asdict(self.cfg)}
+                "target": self.target, "physics": asdict(self.cfg)}
 
     def term_rewards(self, q: dict) -> dict:
         c = self.cfg
@@ -291,6 +294,8 @@ class PhysicsReward(Reward):
         ok = np.zeros(N, bool)
         ok[valid] = True
         values = np.where(ok, values, 0.0)
+        if self.target > 0:  # plausible enough is enough: only motions below the target differ in reward
+            values = np.minimum(values, self.target) / self.target
         if self.value_range == "[-1,0]":
             values = values - 1.0
         info = {"valid": ok, "invalid": int(N - ok.sum()), **raw, **details}

@@ -1,4 +1,4 @@
-"""Semantic alignment reward (m2t, training only; morl-method.md §5).
+"""Semantic alignment reward (m2t, training only; docs/method.md §7.6).
 
 Cosine similarity, in a sentence-embedding space, between the generated caption (the parsed
 answer) and the reference caption of the training clip. It reads the ground-truth caption, so it

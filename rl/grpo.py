@@ -1,4 +1,4 @@
-"""GRPO for MotionLLM (morl-method.md §4).
+"""GRPO for MotionLLM (docs/method.md §6).
 
 One step for B prompts:
 

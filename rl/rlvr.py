@@ -1,4 +1,4 @@
-"""RLVR: GRPO from an SFT checkpoint (morl-method.md §4). The policy starts from
+"""RLVR: GRPO from an SFT checkpoint (docs/method.md §6). The policy starts from
 ``--rl-reference-ckpt``, whose frozen copy is the KL reference; checkpoints
 ``motionllm_rlvr_epoch_<n>.pth`` per epoch and ``motionllm_rlvr_latest.pth`` (+ optimizer/RNG) for
 ``--resume``; per-step metrics in ``metrics.jsonl``."""

@@ -1,4 +1,4 @@
-"""Supervised fine-tuning on chain-of-thought records (morl-method.md §3).
+"""Supervised fine-tuning on chain-of-thought records (docs/method.md §5).
 
 Records are tokenised once; batches of similar lengths are drawn in a shuffled order per epoch; the
 loss is the region-weighted next-token cross-entropy (reasoning vs answer weights, optional per-sample

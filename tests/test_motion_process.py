@@ -143,6 +143,19 @@ def test_mean_std_group_average_and_evaluator_variant():
     np.testing.assert_allclose(std25[4:-4], std[4:-4])
 
 
+def test_mean_std_streams_and_stays_exact_far_from_zero():
+    """A generator of clips of different lengths, far from zero: the streamed statistics equal the ones of
+    the concatenated frames (no catastrophic cancellation), and at most one clip is held at a time."""
+    rng = np.random.default_rng(1)
+    clips = [(1e4 + rng.standard_normal((int(n), 263)) * rng.uniform(0.01, 2, 263)).astype(np.float32)
+             for n in rng.integers(1, 80, 7)]
+    mean, std, skipped = mean_std((c for c in clips), 22)
+    full = np.concatenate(clips).astype(np.float64)
+    np.testing.assert_allclose(mean, full.mean(0), rtol=1e-7)
+    np.testing.assert_allclose(std[67:193], full.std(0)[67:193].mean(), rtol=1e-5)
+    assert skipped == 0
+
+
 def test_released_std_has_group_structure(reference_dir):
     """The released Std.npy and the evaluator meta std relate by 25 on root/contacts (§1.10)."""
     std = np.load(reference_dir / "humanml3d_sample" / "Std.npy")

@@ -183,6 +183,21 @@ def test_physics_is_padding_aware_and_handles_missing_motion(reference_dir):
         pytest.approx([-1.0, together.values[0] - 1.0])
 
 
+def test_physics_target_caps_and_rescales(reference_dir):
+    """--reward-phys-target 0.8: a motion at or above 0.8 scores 1, one below scores its value / 0.8, so a
+    group's physics advantage only separates the implausible samples; 0 leaves the reward as it was."""
+    real = np.load(reference_dir / "humanml3d_sample" / "new_joints" / "012314.npy")
+    clips = [real, _jitter(real[:80], 0.2), _jitter(real[:80], 0.05), None]
+    plain = PhysicsReward().score_joints(clips).values
+    capped = PhysicsReward(target=0.8).score_joints(clips).values
+    assert plain.min() < 0.8 < plain.max()  # the fixture spans both sides of the target
+    np.testing.assert_allclose(capped, np.minimum(plain, 0.8) / 0.8)
+    assert capped[-1] == 0.0 and (capped <= 1.0).all()
+    assert PhysicsReward(target=0.0).score_joints(clips).values.tolist() == pytest.approx(plain.tolist())
+    with pytest.raises(ValueError, match="target"):
+        PhysicsReward(target=1.5)
+
+
 # ----------------------------------------------------------------------------- format
 def test_format_reward_rules_never_raise():
     fr = FormatReward(nb_code=32, max_motion_tokens=49)

@@ -84,6 +84,20 @@ def test_adapt_runs_with_the_cpus_others_leave_free(monkeypatch):
         torch.set_num_threads(prev)
 
 
+def test_niced_processes_do_not_count_as_load():
+    """The nice column of /proc/stat is another process's time only while this process is not niced itself: a
+    nice-19 job beside a training run must not take a thread away (it only gets the CPU we leave idle)."""
+    import os
+
+    import utils.threads as t
+    hz = os.sysconf("SC_CLK_TCK")
+    #       user nice system idle iowait irq softirq steal guest guest_nice
+    line = "cpu  100 300 50 1000 20 5 5 0 0 0"
+    assert round(t._Adapter._machine_busy_s(line, niced=False) * hz, 6) == 160  # user + system + irq + softirq + steal
+    assert round(t._Adapter._machine_busy_s(line, niced=True) * hz, 6) == 460  # ours is in the nice column: count it
+    assert t._Adapter._machine_busy_s() >= 0  # the real /proc/stat parses
+
+
 def test_threads_flag_sets_torch_and_rejects_nonsense():
     import torch
 

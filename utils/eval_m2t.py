@@ -1,4 +1,4 @@
-"""m2t R-precision and MM-Dist of captions through the T2M evaluator (humanml3d-and-evaluation.md §4.1).
+"""m2t R-precision and MM-Dist of captions through the T2M evaluator (docs/evaluation.md §3.1).
 
 Captions (generated or real) are processed like the dataset texts (``utils.text_process``, spaCy
 ``word/POS`` with the released-text conventions, max 20 tokens) and embedded by the evaluator's

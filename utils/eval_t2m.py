@@ -1,4 +1,4 @@
-"""Ground-truth passes of the t2m protocol (§3.1–3.6) on a dataset in the HumanML3D layout."""
+"""Ground-truth passes of the t2m protocol (docs/evaluation.md §2.1–2.6) on a dataset in the HumanML3D layout."""
 from __future__ import annotations
 
 import numpy as np

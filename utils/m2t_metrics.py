@@ -1,4 +1,4 @@
-"""Motion-to-text NLG metrics (humanml3d-and-evaluation.md §4), nlg-eval conventions.
+"""Motion-to-text NLG metrics (docs/evaluation.md §3), nlg-eval conventions.
 
 Lexical metrics come from the ``pycocoevalcap`` scorers called directly, as Maluuba/nlg-eval does
 (no PTB tokenizer, so no Java): every string is whitespace-normalised (``" ".join(s.split())``,
@@ -22,8 +22,8 @@ are not comparable to published BERTScores.
 
 Reference conventions (explicit ``convention`` argument, recorded in the result):
 
-``'tm2t'`` (default, §4.1)
-    References are *processed words* (the lemmatised alphabetic words of §2.2, POS dropped), exactly
+``'tm2t'`` (default, docs/evaluation.md §3.1)
+    References are *processed words* (the lemmatised alphabetic words of docs/evaluation.md §1.2, POS dropped), exactly
     3 per item: more than 3 -> the first 3; 2 -> the first is appended; 1 -> triplicated.
     References may be given as HumanML3D ``word/POS`` tokens (a list of tokens or one
     ``"w/POS w/POS"`` string; converted with ``process_words``), as processed-word strings, or as
@@ -31,7 +31,7 @@ Reference conventions (explicit ``convention`` argument, recorded in the result)
     (free text) are processed the same way through :mod:`utils.text_process`.
 ``'motiongpt'``
     Raw captions as references (all of them, as given) and the raw LM output as candidates; only
-    whitespace normalisation. (Note: §4.2 says MotionGPT's own code builds processed-word references
+    whitespace normalisation. (Note: docs/evaluation.md §3.2 says MotionGPT's own code builds processed-word references
     like TM2T and uses nlg-metricverse; this convention is the "raw caption" variant with the
     nlg-eval scorers. State which one a table uses.)
 

@@ -1,4 +1,4 @@
-"""Text-to-motion metrics (humanml3d-and-evaluation.md §3): R-precision, MM-Dist, FID,
+"""Text-to-motion metrics (docs/evaluation.md §2): R-precision, MM-Dist, FID,
 diversity, multimodality and the 20-replication mean ± 95% interval.
 
 All functions take numpy arrays of embeddings (rows = samples) and explicit

@@ -1,11 +1,11 @@
-"""Measured motion facts for chain-of-thought data (morl-method.md §3).
+"""Measured motion facts for chain-of-thought data (docs/method.md §5).
 
 ``motion_facts(x)`` takes one clip, either raw (un-normalised) HumanML3D-style features
 ``(T, 12J-1)`` (263 for t2m, 251 for KIT-ML) or joint positions ``(T, J, 3)``, and returns a flat
 dict of plain Python numbers / strings / lists (JSON-serialisable). Everything is vectorised
 numpy over the frames of the clip; ``motion_facts_batch`` maps it over a list or a padded batch.
 
-Frame and sign conventions (humanml3d-and-evaluation.md §0.2, §1.5-1.7): Y is up, a processed clip
+Frame and sign conventions (docs/data-format.md §1, §4, §5, §8.4): Y is up, a processed clip
 starts facing +Z and the person's left is +X. Distances are metres (KIT-ML millimetres are
 converted), time is seconds (20 fps for t2m, 12.5 fps for KIT-ML unless ``fps`` is given).
 
@@ -15,7 +15,7 @@ negative = turning right / clockwise. It is measured from the joints (the facing
 hips and shoulders, ``face_joint_indx``, unwrapped frame by frame) on joints recovered from
 features whose root-yaw channel was repaired first (:func:`repair_root_yaw`). Feature channel 0 is
 not used directly: it describes the root rotation computed from a σ=20-frame smoothed facing
-(§1.5 step 6), which on a fast spin averages over the circle and hardly rotates (a 3 s clockwise
+(docs/data-format.md §8.4 step 6), which on a fast spin averages over the circle and hardly rotates (a 3 s clockwise
 running circle of the synthetic set: channel sum +16°, body -358°; the RIC joints carry the rest),
 and as stored it flips sign on the step where the heading passes ±180°. Where it is meaningful,
 ``-2 * sum(features[:-1, 0])`` has the same sign convention (the minus: channel 0 stores the
@@ -73,7 +73,7 @@ Keys (units):
 ==========================  ===============================================================
 
 Feature input uses the contact channels as stored; joint input recomputes contacts with the
-velocity test of §1.5 step 5 (threshold of the skeleton spec).
+velocity test of docs/data-format.md §8.4 step 5 (threshold of the skeleton spec).
 """
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def _smooth(x: np.ndarray, k: int = SMOOTH_FRAMES) -> np.ndarray:
 def facing_angle(joints: np.ndarray, spec: SkeletonSpec) -> np.ndarray:
     """Unwrapped yaw (radians) of the body per frame, 0 = facing +Z, + = rotated towards +X (left).
 
-    forward = up x across with across = (r_hip - l_hip) + (r_shoulder - l_shoulder), as §1.5 step 4.
+    forward = up x across with across = (r_hip - l_hip) + (r_shoulder - l_shoulder), as docs/data-format.md §8.4 step 4.
     """
     r_hip, l_hip, sdr_r, sdr_l = spec.face_joint_indx
     across = (joints[:, r_hip] - joints[:, l_hip]) + (joints[:, sdr_r] - joints[:, sdr_l])
@@ -130,7 +130,7 @@ def facing_angle(joints: np.ndarray, spec: SkeletonSpec) -> np.ndarray:
 def repair_root_yaw(features: np.ndarray):
     """Undo the sign flips of the root-yaw channel; returns ``(features copy, number of flips)``.
 
-    Channel 0 is ``arcsin(q_y)`` of the per-frame relative root rotation (§1.6). The root
+    Channel 0 is ``arcsin(q_y)`` of the per-frame relative root rotation (docs/data-format.md §4). The root
     quaternions come out of IK with w >= 0, so when the heading passes ±180° the two quaternions
     of that step lie on opposite hemispheres and the stored half-angle has the right size but the
     wrong sign. Slow turns lose twice one small step; fast spins (where the σ=20 smoothed facing

@@ -1,6 +1,6 @@
 """HumanML3D motion representation: joints <-> 263-d (t2m) / 251-d (kit) features.
 
-Implements humanml3d-and-evaluation.md §1.5 (extraction), §1.7 (recovery) and §1.10 (Mean/Std)
+Implements docs/data-format.md §8.4 (extraction), §5 (recovery) and §7 (Mean/Std)
 from the written specification. Extraction runs in float64 numpy; recovery accepts numpy arrays
 or torch tensors with any leading batch dimensions.
 """
@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover
 
 # ============================================================================ extraction
 def uniform_skeleton(positions: np.ndarray, spec: SkeletonSpec = T2M, target_offsets=None) -> np.ndarray:
-    """Retarget a joint sequence (F, J, 3) to the target bone lengths (§1.5 step 1)."""
+    """Retarget a joint sequence (F, J, 3) to the target bone lengths (docs/data-format.md §8.4 step 1)."""
     skel = Skeleton(spec.raw_offsets, spec.kinematic_chain)
     src_offset = skel.get_offsets_joints(positions[0])
     tgt_offset = spec.tgt_offsets() if target_offsets is None else np.asarray(target_offsets, dtype=np.float64)
@@ -47,7 +47,7 @@ def foot_detect(positions: np.ndarray, spec: SkeletonSpec, thres: float):
 
 def process_file(positions: np.ndarray, spec: SkeletonSpec = T2M, feet_thre: float | None = None,
                  target_offsets=None, fix_yaw_flip: bool = False):
-    """Full per-clip pipeline of §1.5.
+    """Full per-clip pipeline of docs/data-format.md §8.4.
 
     Returns ``(data, global_positions, positions, l_velocity)`` where ``data`` has shape
     (F-1, 12J-1).
@@ -177,7 +177,7 @@ def recover_from_ric(data, joints_num: int | None = None):
 
 
 def recover_from_rot(data, joints_num: int | None = None, spec: SkeletonSpec | None = None):
-    """Alternative recovery through FK of the 6D rotations with the target skeleton (§1.7)."""
+    """Alternative recovery through FK of the 6D rotations with the target skeleton (docs/data-format.md §5)."""
     from .quaternion import matrix_to_cont6d, quaternion_to_matrix
 
     dim = data.shape[-1]
@@ -198,7 +198,7 @@ def recover_from_rot(data, joints_num: int | None = None, spec: SkeletonSpec | N
 
 # ============================================================================ layout helpers
 def feature_slices(joints_num: int) -> dict:
-    """Named slices of the feature vector (§1.6)."""
+    """Named slices of the feature vector (docs/data-format.md §4)."""
     j = joints_num
     ric_end = 4 + (j - 1) * 3
     rot_end = ric_end + (j - 1) * 6
@@ -212,26 +212,37 @@ def feature_slices(joints_num: int) -> dict:
 
 # ============================================================================ statistics
 def mean_std(arrays: Iterable[np.ndarray], joints_num: int, feat_bias: float = 1.0):
-    """Dataset Mean/Std with the group-averaged std of §1.10(a).
+    """Dataset Mean/Std with the group-averaged std of docs/data-format.md §7.1.
 
     ``feat_bias`` > 1 divides the std of the root groups [0:4] and of the foot contacts by that
-    factor (§1.10(b)); ``feat_bias=25`` reproduces the evaluator-style statistics (the
+    factor (docs/data-format.md §7.2); ``feat_bias=25`` reproduces the evaluator-style statistics (the
     original training code divides by 5 twice). Files containing NaN are skipped; the number of
     skipped arrays is returned.
     """
-    frames, skipped = [], 0
+    # streamed (Chan et al.'s pairwise update of count, mean and sum of squared deviations, float64): memory
+    # stays one clip, not the whole dataset (all of HumanML3D would be ~9 GB of float64 frames)
+    n, mean, m2, skipped = 0, None, None, 0
     for arr in arrays:
         if arr.ndim != 2 or arr.shape[1] != 12 * joints_num - 1:
             raise ValueError(f"feature array of shape {arr.shape} does not match {joints_num} joints")
         if np.isnan(arr).any():
             skipped += 1
             continue
-        frames.append(arr.astype(np.float64))
-    if not frames:
+        if not len(arr):
+            continue
+        x = arr.astype(np.float64)
+        nb, mb = len(x), x.mean(axis=0)
+        m2b = ((x - mb) ** 2).sum(axis=0)
+        if mean is None:
+            n, mean, m2 = nb, mb, m2b
+            continue
+        delta, tot = mb - mean, n + nb
+        mean = mean + delta * (nb / tot)
+        m2 = m2 + m2b + delta ** 2 * (n * nb / tot)
+        n = tot
+    if mean is None:
         raise ValueError("no valid feature arrays to compute statistics from")
-    data = np.concatenate(frames, axis=0)
-    mean = data.mean(axis=0)
-    std = data.std(axis=0)
+    std = np.sqrt(m2 / n)
     s = feature_slices(joints_num)
     for key in ("root_rot_vel", "root_lin_vel", "root_y", "ric", "rot6d", "local_vel", "foot_contact"):
         sl = s[key]
@@ -241,7 +252,7 @@ def mean_std(arrays: Iterable[np.ndarray], joints_num: int, feat_bias: float = 1
 
 def apply_feat_bias(std: np.ndarray, feat_bias: float, joints_num: int | None = None) -> np.ndarray:
     """A copy of ``std`` with the root [0:4] and foot-contact groups divided by ``feat_bias``
-    (§1.10b; 25 gives the evaluator/VQVAEV3 meta statistics from a dataset's Std.npy)."""
+    (docs/data-format.md §7.2; 25 gives the evaluator/VQVAEV3 meta statistics from a dataset's Std.npy)."""
     out = np.array(std, dtype=np.float64, copy=True)
     if feat_bias != 1.0:
         contacts = feature_slices(joints_num or spec_for_feature_dim(out.shape[-1]).joints_num)["foot_contact"]
@@ -251,7 +262,7 @@ def apply_feat_bias(std: np.ndarray, feat_bias: float, joints_num: int | None = 
 
 
 def mirror_joints(joints: np.ndarray, spec: SkeletonSpec = T2M) -> np.ndarray:
-    """HumanML3D mirror copy: negate X and swap left/right joints (§1.1 step 6)."""
+    """HumanML3D mirror copy: negate X and swap left/right joints (docs/data-format.md §8.1 step 6)."""
     out = joints.copy()
     out[..., 0] *= -1
     for a, b in spec.mirror_pairs:

@@ -1,6 +1,6 @@
 """Skeleton constants of the HumanML3D (t2m, 22 joints) and KIT-ML (kit, 21 joints) formats.
 
-Values are the published constants (humanml3d-and-evaluation.md §1.2). The target bone lengths
+Values are the published constants (docs/data-format.md §3). The target bone lengths
 of the t2m skeleton are those of clip ``000021`` frame 0; they are measured from the real sample
 clip ``012314`` (which was retargeted to that skeleton, so every frame carries those lengths).
 """

@@ -1,4 +1,4 @@
-"""Stick-figure animations of HumanML3D / KIT-ML motions (humanml3d-and-evaluation.md §6.1).
+"""Stick-figure animations of HumanML3D / KIT-ML motions (docs/data-format.md §9.1).
 
 ``plot_3d_motion`` draws one polyline per kinematic chain on a root-centred view with a
 translucent floor and the past root trajectory, and writes a ``.gif`` (Pillow, always

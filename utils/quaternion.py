@@ -1,6 +1,6 @@
 """Quaternion and rotation helpers shared by the motion pipeline.
 
-Conventions (see docs: humanml3d-and-evaluation.md §0.2, §1.3):
+Conventions (see docs/data-format.md §1, §8.2):
 quaternions are ``(w, x, y, z)``, products are Hamilton products and every
 function works on numpy arrays *and* torch tensors with arbitrary leading
 batch dimensions, returning the same array type it was given.

@@ -1,6 +1,6 @@
 """Chain-based skeleton with the inverse / forward kinematics of the HumanML3D pipeline.
 
-Semantics follow humanml3d-and-evaluation.md §1.4 exactly, including two quirks that the
+Semantics follow docs/data-format.md §8.3 exactly, including two quirks that the
 released features depend on:
 
 * the facing direction inside the IK unpacks ``face_joint_idx`` as (l_hip, r_hip, sdr_r, sdr_l)

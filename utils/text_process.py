@@ -1,4 +1,4 @@
-"""Free text -> HumanML3D ``word/POS`` tokens (humanml3d-and-evaluation.md §2.2, steps 1-3).
+"""Free text -> HumanML3D ``word/POS`` tokens (docs/evaluation.md §1.2, steps 1-3).
 
 The reference procedure (HumanML3D ``text_process.py``) is:
 
@@ -163,7 +163,7 @@ def process_texts(sentences: Sequence[str], *, batch_size: int = 256, possessive
 
 
 def _tokens_from_analysis(analysis: Iterable[tuple], possessive_det: bool) -> list[str]:
-    """(text, lemma, pos, tag) per token -> §2.2 tokens."""
+    """(text, lemma, pos, tag) per token -> docs/evaluation.md §1.2 tokens."""
     tokens = []
     for text, lemma, pos, tag in analysis:
         if not text.isalpha():

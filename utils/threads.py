@@ -10,8 +10,9 @@ runtime's default policy and instead adapts the *number* of threads to the CPUs 
 * the default count is the CPUs this process may use (``os.sched_getaffinity``, which respects
   taskset/cgroup pinning), divided among the processes of a torchrun/accelerate launch;
 * :func:`adapt`, called by the training and generation loops between steps, measures at most once a
-  second how much CPU *other* processes used (``/proc/stat`` minus this process's own time) and runs with
-  the CPUs left over (at least 1, at most the default count);
+  second how much CPU *other* processes used (``/proc/stat`` minus this process's own time; niced processes
+  do not count, they get the CPU only when we leave it idle) and runs with the CPUs left over (at least 1, at
+  most the default count);
 * ``--threads N`` (every script), ``MORL_THREADS=N`` or ``OMP_NUM_THREADS=N`` pins the count and turns the
   adaptation off — use it for bit-reproducible runs: the LLM's steps and generation are bit-identical at
   any thread count (tested), but convolution gradients (VQ-VAE, evaluator) differ in the last bits;
@@ -75,11 +76,19 @@ class _Adapter:
         self.switches = 0
 
     @staticmethod
-    def _machine_busy_s() -> float:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
+    def _machine_busy_s(stat_line: str | None = None, niced: bool | None = None) -> float:
+        """Busy CPU-s of the machine from the ``cpu`` line of ``/proc/stat`` (user nice system idle iowait irq
+        softirq steal). Time of *niced* processes (the ``nice`` column) is left out unless this process is niced
+        itself (its own time is then in that column): a nice-19 job gets a sliver of a core beside our threads,
+        so yielding a core to it would only slow this process down."""
+        if stat_line is None:
+            with open("/proc/stat") as f:
+                stat_line = f.readline()
+        v = [int(x) for x in stat_line.split()[1:]]
+        if niced is None:
+            niced = os.getpriority(os.PRIO_PROCESS, 0) > 0
         idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
-        return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+        return (sum(v[:8]) - idle - (0 if niced else v[1])) / os.sysconf("SC_CLK_TCK")
 
     @staticmethod
     def _own_s() -> float:

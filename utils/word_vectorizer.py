@@ -1,7 +1,7 @@
 """Word vectors and POS one-hots for the T2M evaluator's text encoder.
 
-Implements humanml3d-and-evaluation.md §2.2 (POS classes, VIP overrides, out-of-vocabulary
-handling, sequence building) on top of the GloVe subset of §2.1
+Implements docs/evaluation.md §1.2 (POS classes, VIP overrides, out-of-vocabulary
+handling, sequence building) on top of the GloVe subset of docs/evaluation.md §1.1
 (``<glove_dir>/<prefix>_data.npy``, ``<prefix>_words.pkl``, ``<prefix>_idx.pkl``).
 
 Tokens are the pre-processed ``word/POS`` strings stored in HumanML3D/KIT-ML ``texts/*.txt``.
@@ -87,13 +87,13 @@ def as_token_list(tokens: Tokens) -> list[str]:
 def process_words(tokens: Tokens) -> str:
     """Processed-word reference string: the words of the ``word/POS`` tokens joined by spaces.
 
-    This is the m2t reference format of §4.1 (lemmatised words, POS dropped).
+    This is the m2t reference format of docs/evaluation.md §3.1 (lemmatised words, POS dropped).
     """
     return " ".join(split_token(t)[0] for t in as_token_list(tokens))
 
 
 def build_token_sequence(tokens: Tokens, max_text_len: int = 20) -> tuple[list[str], int]:
-    """Sequence building of §2.2, on token strings.
+    """Sequence building of docs/evaluation.md §1.2, on token strings.
 
     Fewer than ``max_text_len`` tokens: ``[sos] + tokens + [eos]``, ``sent_len = n + 2``, padded
     with ``unk/OTHER`` to ``max_text_len + 2``. Otherwise the first ``max_text_len`` tokens are
@@ -191,7 +191,7 @@ class WordVectorizer:
         return self.lookup(*split_token(token))
 
     def tokens_to_sequence(self, tokens: Tokens, max_text_len: int = 20):
-        """Tokens -> ``(word_embs (L+2, 300), pos_ohot (L+2, 15), sent_len)`` per §2.2."""
+        """Tokens -> ``(word_embs (L+2, 300), pos_ohot (L+2, 15), sent_len)`` per docs/evaluation.md §1.2."""
         seq, sent_len = build_token_sequence(tokens, max_text_len)
         word_embs, pos_ohot = self.encode(seq)
         return word_embs, pos_ohot, sent_len

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Row: RLVR (m2t), GRPO from the SFT checkpoint with the task rewards; the critic (00_critic.sh) scores
+# text-motion consistency, the judge is only checked against it. Output: $OUT_DIR/<tag>_rlvr_m2t/
+# motionllm_rlvr_epoch_<n>.pth (evaluated by 09/10_eval_m2t*.sh).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# settings in common.sh (rlvr_args): original GRPO and reward defaults; G=8, beta 0.02, eps 0.2, 3 epochs
+rlvr_args m2t "${TAG}_rlvr_m2t"
+train "${RLVR_ARGS[@]}" "$@"
