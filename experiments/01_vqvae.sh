@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Row: VQ-VAE tokenizer (reconstruction FID / top-1 on the validation split, from the judge:
-# $OUT_DIR/<tag>_vqvae/metrics.jsonl and best.json). T2M-GPT recipe (humanml3d-and-evaluation §5.2).
+# $OUT_DIR/<tag>_vqvae/metrics.jsonl and best.json). T2M-GPT recipe (docs/method.md §2.3).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 

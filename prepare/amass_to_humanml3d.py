@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Rebuild HumanML3D from AMASS with the ``smplx`` body models (humanml3d-and-evaluation.md §1.1, §1.5).
+"""Rebuild HumanML3D from AMASS with the ``smplx`` body models (docs/data-format.md §8.1, §8.4).
 
     python prepare/amass_to_humanml3d.py --amass-dir data/amass --body-model-dir data/body_models \\
         --index-csv HumanML3D/index.csv --texts-dir HumanML3D/texts --split-dir HumanML3D \\
@@ -13,6 +13,7 @@ Per row of ``index.csv`` (``source_path,start_frame,end_frame,new_name``)::
     -> (x, y, z) -> (x, z, y)                      (AMASS Z-up -> Y-up)
     -> drop the dataset head (Eyes_Japan_Dataset / MPI_HDM05 3 s, TotalCapture / MPI_Limits 1 s,
        Transitions_mocap 0.5 s) -> [start_frame:end_frame] -> negate X
+       (HumanAct12 rows: the shipped joints are taken whole, none of these three steps)
     -> utils.motion_process.process_file -> new_joint_vecs/<name>.npy (F-1, 263) float32
                                          -> new_joints/<name>.npy (F-1, 22, 3) = recover_from_ric
     -> the same for M<name> (utils.motion_process.mirror_joints: X negated, left/right swapped)
@@ -70,7 +71,7 @@ __all__ = [
 
 TARGET_FPS = 20
 NUM_BODY_JOINTS = 22  # SMPL body joints, in SMPL order (the t2m skeleton)
-# head dropped before cropping, per AMASS sub-dataset (seconds at 20 fps), HumanML3D §1.1 step 5
+# head dropped before cropping, per AMASS sub-dataset (seconds at 20 fps), docs/data-format.md §8.1 step 5
 HEAD_TRIM_S = {"Eyes_Japan_Dataset": 3.0, "MPI_HDM05": 3.0, "TotalCapture": 1.0, "MPI_Limits": 1.0,
                "Transitions_mocap": 0.5}
 # index.csv names the AMASS folders as they were in 2021; later AMASS releases renamed some.
@@ -207,6 +208,8 @@ class ModelCache:
 
     def get(self, model_type, gender):
         gender = (self.gender_override or gender).lower()
+        if model_type == "smplh" and not self.gender_override and gender != "male":
+            gender = "female"  # HumanML3D: male_bm if gender == 'male' else female_bm (SMPL+H has no neutral)
         key = (model_type, gender)
         if key not in self.models:
             try:
@@ -445,18 +448,20 @@ def convert(amass_dir, body_model_dir, index_csv, out, texts_dir=None, split_dir
             continue
         try:
             if kind == "humanact12":
+                # HumanML3D takes HumanAct12 clips whole, as shipped: no head trim, no [start:end] crop and
+                # no X negation (those apply to AMASS sources only; docs/data-format.md §8.1 step 5)
                 pose = cache.get(str(path), lambda: np.load(path, allow_pickle=False).astype(np.float64))
                 if pose.ndim != 3 or pose.shape[1] < NUM_BODY_JOINTS or pose.shape[2] != 3:
                     raise AmassError(f"{path}: expected joint positions (T, >=22, 3), got {pose.shape}")
-                pose = pose[:, :NUM_BODY_JOINTS]
+                joints = pose[:, :NUM_BODY_JOINTS].copy()
             else:
                 pose = cache.get(str(path), lambda: amass_joints(read_amass(path), models, model_type))
                 pose = pose[head_trim_frames(row["source"]):]
-            joints = pose[row["start"]:row["end"]].copy()
+                joints = pose[row["start"]:row["end"]].copy()
+                joints[..., 0] *= -1.0
             if joints.shape[0] < 2:
                 raise AmassError(f"{path}: crop [{row['start']}:{row['end']}] of {pose.shape[0]} frames "
                                  f"(20 fps, after the head trim) leaves {joints.shape[0]} frame(s)")
-            joints[..., 0] *= -1.0
             n_feat = _write_clip(out, name, joints, save_joints)
             _write_clip(out, "M" + name, mirror_joints(joints, T2M), save_joints)
         except (AmassError, BodyModelError, ValueError, OSError) as exc:

@@ -36,7 +36,7 @@ RLVR ignores refine records (its prompts are the plain records); readers that ta
 file as one (caption, motion) sample should skip records with a ``plan``.
 
 Every record is validated with ``dataset.dataset_cot.validate_record`` before it is written
-(morl-method.md §3). ``(task, id, caption_index)`` identifies a record (plus ``"refine"`` for a
+(docs/method.md §5.1). ``(task, id, caption_index)`` identifies a record (plus ``"refine"`` for a
 refine record).
 
 Reasoners:

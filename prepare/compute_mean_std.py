@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Mean/Std of a HumanML3D-layout dataset (humanml3d-and-evaluation.md §1.10).
+"""Mean/Std of a HumanML3D-layout dataset (docs/data-format.md §7).
 
     python prepare/compute_mean_std.py --data-root data/my_mocap                 # Mean.npy, Std.npy
     python prepare/compute_mean_std.py --data-root D --evaluator-style --out D/meta  # mean.npy, std.npy (÷25)

@@ -40,9 +40,12 @@ from typing import Iterable
 
 import numpy as np
 
-from utils.bvh import BvhError, read_bvh
-from utils.motion_process import mirror_joints, process_file, recover_from_ric
-from utils.paramUtil import get_spec
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python prepare/convert_mocap.py` as well as `python -m prepare.convert_mocap`
+    sys.path.insert(0, str(ROOT))
+from utils.bvh import BvhError, read_bvh  # noqa: E402
+from utils.motion_process import mirror_joints, process_file, recover_from_ric  # noqa: E402
+from utils.paramUtil import get_spec  # noqa: E402
 
 __all__ = [
     "MappingError", "ConversionError", "load_mapping", "resolve_mapping", "apply_mapping",
@@ -238,7 +241,7 @@ def _spacy_nlp():
 def caption_tokens(caption: str) -> str:
     """``word/POS`` tokens of a caption.
 
-    With spaCy + en_core_web_sm installed this follows humanml3d-and-evaluation.md §2.2
+    With spaCy + en_core_web_sm installed this follows docs/evaluation.md §1.2
     (lemmas for NOUN/VERB except 'left', alphabetic tokens only). Otherwise every lower-case
     alphabetic word is emitted as-is and tagged ``OTHER`` (the loader still assigns the VIP
     classes from the word itself; only the NOUN/VERB/... classes and lemmas are lost).

@@ -13,7 +13,7 @@ text). Output:
     <out>/new_joint_vecs/<id>.npy    (T, 263) features ((T, 251) for kit)
     <out>/texts/<id>.txt             caption#word/POS ...#start#end lines
     <out>/{train,val,test,train_val,all}.txt
-    <out>/Mean.npy, <out>/Std.npy    dataset statistics (group-averaged std, §1.10a)
+    <out>/Mean.npy, <out>/Std.npy    dataset statistics (group-averaged std, docs/data-format.md §7.1)
     <out>/glove/our_vab_{data.npy,words.pkl,idx.pkl}   word vectors in the official format
     <out>/synthetic_meta.json        generation parameters per motion (actions, side, speed...)
 

@@ -370,3 +370,30 @@ def test_skip_existing_resume(built, tmp_path):
     assert main(args) == 1  # the three bad rows still fail
     report = json.loads((out / "amass_to_humanml3d_report.json").read_text())
     assert report["skipped_existing"] == 2 and report["converted"] == 0 and report["failed"] == 3
+
+
+def test_humanact12_rows_taken_whole_and_neutral_smplh_is_female(built, tmp_path):
+    """HumanAct12 joints are used as shipped (no head trim, no crop, no X negation); only the mirror
+    negates X. SMPL+H has no neutral model: HumanML3D uses the female one for every non-male file."""
+    body = np.load(built["out"] / "joints" / "000001.npy").astype(np.float64)[:40]  # a real walk, Y-up
+    clip = np.concatenate([body, body[:, 20:22] + 0.05], axis=1)  # + 2 hand joints, as HumanAct12's 24
+    h = tmp_path / "humanact12"
+    (h / "humanact12").mkdir(parents=True)
+    np.save(h / "humanact12" / "P01G01R01F0001T0064A0101.npy", clip)
+    index = tmp_path / "index.csv"
+    index.write_text("source_path,start_frame,end_frame,new_name\n"
+                     "./pose_data/humanact12/humanact12/P01G01R01F0001T0064A0101.npy,5,15,009999.npy\n")
+    out = tmp_path / "out"
+    args = ["--amass-dir", str(built["amass"]), "--body-model-dir", str(built["body"]), "--index-csv", str(index),
+            "--out", str(out), "--humanact12-dir", str(h), "--save-joints", "--no-stats", "--no-progress"]
+    assert main(args) == 0
+    got = np.load(out / "joints" / "009999.npy")
+    assert got.shape == (40, 22, 3) and np.allclose(got, clip[:, :22], atol=1e-6)
+    mirrored = np.load(out / "joints" / "M009999.npy")
+    expect = clip[:, :22].copy()
+    expect[..., 0] *= -1
+    for a, b in LR_PAIRS:
+        expect[:, [a, b]] = expect[:, [b, a]]
+    assert np.allclose(mirrored, expect, atol=1e-6)
+    with pytest.raises(BodyModelError, match="SMPLH_FEMALE"):
+        ModelCache(tmp_path).get("smplh", "neutral")

@@ -79,6 +79,7 @@ ARCHIVES = {
     "empty.zip": _zip({"readme.txt": b"nothing useful"}),
     "evil.zip": _zip({**GLOVE, "../evil.txt": b"escaped"}),
     "motionllm.pth": _payload(20, 30_000),
+    "model_final.pth": _payload(21, 30_000),  # a bare checkpoint under another name
     "evil.tar.gz": _tar_gz({f"glove/{n}": b"x" for n in GLOVE_FILES}, links={"glove/link": "/etc/passwd"}),
 }
 
@@ -372,6 +373,9 @@ def test_ckpt_without_public_source_says_so_or_takes_a_url(srv, tmp_path):
         D.download(["ckpt"], root=tmp_path, progress=False, quiet=True, env={})
     _get(srv, tmp_path, ["ckpt"], MORL_CKPT_URL=f"{srv.base}/files/motionllm.pth")  # a bare file: not unpacked
     assert (tmp_path / "ckpt" / "motionllm.pth").read_bytes() == ARCHIVES["motionllm.pth"]
+    # a bare file named otherwise by its URL is installed under the name the code reads
+    _get(srv, tmp_path / "b", ["ckpt"], MORL_CKPT_URL=f"{srv.base}/files/model_final.pth")
+    assert (tmp_path / "b" / "ckpt" / "motionllm.pth").read_bytes() == ARCHIVES["model_final.pth"]
     with pytest.raises(D.AssetError, match="MORL_GLOVE_SHA256=.abc. is not a sha256"):
         D.download(["glove"], root=tmp_path, progress=False, quiet=True, env={"MORL_GLOVE_SHA256": "abc"})
 

