@@ -64,6 +64,9 @@ class GRPOConfig:
     lr: float = _arg(1e-5, None, "AdamW learning rate over LoRA + new token rows (--learning-rate)")
     max_grad_norm: float = _arg(1.0, None, "gradient clipping (--max-grad-norm)")
     adv_eps: float = _arg(1e-4, None, "added to the group std")
+    adv_std_floor: float = _arg(0.0, "rl_adv_std_floor", "advantages divide by max(group std, this floor) (per reward "
+                                                         "component with component norm): near-ties stay small "
+                                                         "instead of becoming ±1 (0: off)")
     # Chain-of-Motion rollouts: rounds of G samples; round r > 1 re-prompts with the best plan
     com_rounds: int = _arg(1, None, "CoM rollout rounds T (--com-refine-steps; 0/1 = plain GRPO)")
 
@@ -89,23 +92,29 @@ class Rollout:
     meta: dict = field(default_factory=dict)
 
 
-def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
-    """(N,) rewards, N = B * G consecutive groups -> group-normalised advantages."""
+def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4, std_floor: float = 0.0) -> torch.Tensor:
+    """(N,) rewards, N = B * G consecutive groups -> group-normalised advantages.
+
+    ``std_floor`` > 0 divides by max(group std, std_floor): a group whose rewards differ by less than the
+    floor keeps small advantages instead of having near-ties (reward noise) blown up to ±1."""
     r = rewards.view(-1, group_size).float()
-    adv = (r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True, unbiased=False) + eps)
+    std = r.std(1, keepdim=True, unbiased=False)
+    if std_floor > 0:
+        std = std.clamp_min(std_floor)
+    adv = (r - r.mean(1, keepdim=True)) / (std + eps)
     return adv.view(-1)
 
 
 def combine_advantages(components: dict, weights: dict, group_size: int, component_norm: bool,
-                       eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+                       eps: float = 1e-4, std_floor: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-component group normalisation then weighting (``component_norm``), or normalisation of
     the weighted total. Returns (total reward, advantages)."""
     total = sum(weights[k] * torch.as_tensor(v, dtype=torch.float32) for k, v in components.items())
     if component_norm:
-        adv = sum(weights[k] * group_advantages(torch.as_tensor(v, dtype=torch.float32), group_size, eps)
+        adv = sum(weights[k] * group_advantages(torch.as_tensor(v, dtype=torch.float32), group_size, eps, std_floor)
                   for k, v in components.items())
     else:
-        adv = group_advantages(total, group_size, eps)
+        adv = group_advantages(total, group_size, eps, std_floor)
     return total, adv
 
 
@@ -354,7 +363,8 @@ class GRPOTrainer:
         # a prompt's group holds its samples of every round: (B, R*G) in round order
         comps = {k: torch.cat([torch.as_tensor(sc[k], dtype=torch.float32).view(B, G) for sc in seg_comps], 1).view(-1)
                  for k in seg_comps[0] if weights.get(k, 0) != 0}
-        total, adv = combine_advantages(comps, weights, R * G, cfg.component_norm, cfg.adv_eps)
+        total, adv = combine_advantages(comps, weights, R * G, cfg.component_norm, cfg.adv_eps,
+                                        cfg.adv_std_floor)
         adv_seg = adv.view(B, R, G)
         t_rew = time.time()
         for ro in segments:
@@ -407,6 +417,8 @@ class GRPOTrainer:
         for k, v in comps.items():
             out[f"reward/{k}_mean"] = float(v.mean())
             out[f"reward/{k}_std"] = float(v.std(unbiased=False))
+            # the spread inside a prompt's group, which the advantage divides by (cf. --rl-adv-std-floor)
+            out[f"reward/{k}_group_std"] = float(v.view(B, R * G).std(1, unbiased=False).mean())
         out["well_formed"] = float(np.mean([o["well_formed"] for o in ro.outputs]))
         out["group_size_effective"] = R * G
         out["reward/groups"] = B

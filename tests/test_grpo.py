@@ -16,6 +16,22 @@ def test_group_advantages_zero_mean_per_group():
     assert (group_advantages(torch.ones(8), 4) == 0).all()  # equal rewards: no advantage
 
 
+def test_group_advantages_std_floor_damps_near_ties_only():
+    """--rl-adv-std-floor: a group whose rewards differ by less than the floor keeps small advantages
+    (near-ties are not blown up to ±1); a group with a spread above the floor is unchanged."""
+    tiny = torch.tensor([0.810, 0.812, 0.809, 0.811])   # physics-like near-ties, std ~0.001
+    wide = torch.tensor([0.2, 0.9, 0.5, 0.7])           # std ~0.26
+    r = torch.cat([tiny, wide])
+    plain, floored = group_advantages(r, 4), group_advantages(r, 4, std_floor=0.05)
+    assert float(plain[:4].abs().max()) > 1.0            # without the floor: noise becomes ±1
+    assert float(floored[:4].abs().max()) < 0.05         # with it: 0.002 / 0.05
+    assert torch.argsort(floored[:4]).tolist() == torch.argsort(tiny).tolist()  # the order is kept
+    torch.testing.assert_close(floored[4:], plain[4:])
+    _, adv = combine_advantages({"phys": tiny, "align": wide}, {"phys": 1.0, "align": 1.0}, 4, True, std_floor=0.05)
+    torch.testing.assert_close(adv, floored[:4] + plain[4:])
+    assert GRPOConfig().adv_std_floor == 0.0
+
+
 def test_combine_advantages_per_group_and_constant_groups():
     """The advantages the trainer uses: each group of G consecutive samples normalised on its own; a
     group whose rewards are all equal gets 0 (no signal, no update)."""
