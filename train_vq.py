@@ -63,6 +63,17 @@ def lr_lambda_factory(warm_up_iter: int, milestones, gamma: float):
 
 
 # ---------------------------------------------------------------------------- validation
+def joint_errors(x_raw: torch.Tensor, rec_raw: torch.Tensor, mask: torch.Tensor, joints_num: int):
+    """Reconstruction error in joint space over the frames where ``mask`` (B, T) is 1: (sum over frames of
+    the mean joint distance, the same root-aligned, number of frames), in the data's unit. Both inputs are
+    raw (de-normalised) features; the joints come from ``recover_from_ric`` of each."""
+    j_gt = recover_from_ric(x_raw, joints_num)
+    j_rec = recover_from_ric(rec_raw, joints_num)
+    per_frame = (j_gt - j_rec).norm(dim=-1).mean(-1)  # mean over joints
+    rel = (j_gt - j_gt[..., :1, :]) - (j_rec - j_rec[..., :1, :])  # root-aligned
+    return (float((per_frame * mask).sum()), float((rel.norm(dim=-1).mean(-1) * mask).sum()), int(mask.sum()))
+
+
 class Validator:
     """Reconstruction on full validation clips (cropped to a multiple of the unit length, ≤196)."""
 
@@ -101,14 +112,9 @@ class Validator:
             codes = model.encode(xn, lengths)
             rec = model.decode(codes, lengths // model.unit_length) * self.std + self.mean
             mask = (torch.arange(Tm, device=self.device)[None] < lengths[:, None]).float()
-            j_gt = recover_from_ric(x, self.spec.joints_num)
-            j_rec = recover_from_ric(rec, self.spec.joints_num)
-            per_frame = (j_gt - j_rec).norm(dim=-1).mean(-1)  # mean over joints
-            err_sum += float((per_frame * mask).sum())
-            rel = (j_gt - j_gt[..., :1, :]) - (j_rec - j_rec[..., :1, :])  # root-aligned
-            rel_sum += float((rel.norm(dim=-1).mean(-1) * mask).sum())
+            e, r, n = joint_errors(x, rec, mask, self.spec.joints_num)
+            err_sum, rel_sum, n_frames = err_sum + e, rel_sum + r, n_frames + n
             feat_err += float((((xn - (rec - self.mean) / self.std) ** 2).mean(-1) * mask).sum())
-            n_frames += int(mask.sum())
             codes_all.append(codes[codes >= 0])
         codes_all = torch.cat(codes_all)
         counts = torch.bincount(codes_all, minlength=model.nb_code).float()
@@ -125,40 +131,73 @@ class Validator:
 class EvaluatorValidator:
     """FID / R-precision / MM-Dist of VQ reconstructions in the evaluator's space (T2M-GPT
     ``evaluation_vqvae``): GT items of the t2m evaluation protocol, each clip encoded and decoded
-    at its own cropped length, GT and reconstruction embedded from the same batches."""
+    at its own cropped length, GT and reconstruction embedded from the same batches. ``embed_pass``
+    is one such pass (eval_vq.py repeats it over seeded replications on the test split)."""
 
-    def __init__(self, wrapper, data_root, glove_dir, split, dataname, vq_mean, vq_std, seed, device):
+    def __init__(self, wrapper, data_root, glove_dir, split, dataname, vq_mean, vq_std, seed, device,
+                 dataset=None, batch_size: int = 32):
         from utils.eval_t2m import build_eval_dataset
         from utils.word_vectorizer import WordVectorizer
         self.wrapper = wrapper
-        self.ds = build_eval_dataset(wrapper, data_root, WordVectorizer(glove_dir), split, dataname, seed)
+        self.ds = dataset if dataset is not None else build_eval_dataset(
+            wrapper, data_root, WordVectorizer(glove_dir), split, dataname, seed)
         self.vq_mean = torch.as_tensor(vq_mean, dtype=torch.float32, device=device)
         self.vq_std = torch.as_tensor(vq_std, dtype=torch.float32, device=device)
-        self.seed, self.device = seed, device
+        self.seed, self.device, self.batch_size = seed, device, batch_size
 
     @torch.no_grad()
-    def __call__(self, model: HumanVQVAE) -> dict:
+    def embed_pass(self, model: HumanVQVAE | None, seed, joints_num: int | None = None, progress=None) -> dict:
+        """One pass over the GT loader seeded with ``seed`` (order, captions, crops): text, GT-motion and
+        reconstruction embeddings as numpy arrays, rows matched. ``model=None`` reconstructs nothing (the
+        reconstruction is the input: a sanity check). With ``joints_num`` also the joint errors
+        (:func:`joint_errors` sums, frames) and the codes used. A crop that is not a multiple of the VQ unit
+        length is reconstructed (and embedded) at the largest multiple that fits."""
         from dataset.dataset_TM_eval import get_t2m_eval_loader
-        from utils.metrics import calculate_fid, matching_metrics
-        was_training = model.training
-        model.eval()
-        self.ds.reset_rng(self.seed)
-        texts, gts, recs = [], [], []
         w = self.wrapper
-        for word_embs, pos_ohot, _, sent_len, motion, m_len, _ in get_t2m_eval_loader(self.ds, seed=self.seed):
+        texts, gts, recs, codes_all = [], [], [], []
+        err = rel = 0.0
+        frames = 0
+        loader = get_t2m_eval_loader(self.ds, batch_size=self.batch_size, seed=seed)
+        for word_embs, pos_ohot, _, sent_len, motion, m_len, _ in (progress(loader) if progress else loader):
             motion, m_len = motion.to(self.device).float(), m_len.to(self.device)
             raw = motion * w._std_t + w._mean_t
-            codes = model.encode((raw - self.vq_mean) / self.vq_std, m_len)
-            rec = model.decode(codes, m_len // model.unit_length) * self.vq_std + self.vq_mean
-            mask = (torch.arange(motion.shape[1], device=self.device)[None] < m_len[:, None]).float()[..., None]
-            rec_n = w.normalize(rec) * mask
+            if model is None:
+                rec, r_len = raw, m_len
+            else:
+                unit = model.unit_length
+                r_len = m_len - m_len % unit
+                T = motion.shape[1] - motion.shape[1] % unit
+                codes = model.encode((raw[:, :T] - self.vq_mean) / self.vq_std, r_len)
+                out = model.decode(codes, r_len // unit) * self.vq_std + self.vq_mean
+                rec = out if out.shape[1] == raw.shape[1] else torch.cat(
+                    [out, raw.new_zeros(raw.shape[0], raw.shape[1] - out.shape[1], raw.shape[2])], 1)
+                codes_all.append(codes[codes >= 0].cpu())
+            mask = (torch.arange(motion.shape[1], device=self.device)[None] < r_len[:, None]).float()
+            rec_n = w.normalize(rec) * mask[..., None]
             t, m = w.get_co_embeddings(word_embs, pos_ohot, sent_len, motion, m_len)
             texts.append(t.cpu().numpy())
             gts.append(m.cpu().numpy())
-            recs.append(w.get_motion_embeddings(rec_n, m_len).cpu().numpy())
+            recs.append(w.get_motion_embeddings(rec_n, r_len).cpu().numpy())
+            if joints_num:
+                e, r, n = joint_errors(raw, rec, mask, joints_num)
+                err, rel, frames = err + e, rel + r, frames + n
+        if not texts:
+            raise ValueError(f"the evaluation split has fewer than {self.batch_size} items (one full batch)")
+        out = {"texts": np.concatenate(texts), "gts": np.concatenate(gts), "recs": np.concatenate(recs)}
+        if joints_num:
+            out.update({"joint_error_sum": err, "joint_error_root_aligned_sum": rel, "frames": frames,
+                        "codes": torch.cat(codes_all) if codes_all else torch.zeros(0, dtype=torch.long)})
+        return out
+
+    @torch.no_grad()
+    def __call__(self, model: HumanVQVAE) -> dict:
+        from utils.metrics import calculate_fid, matching_metrics
+        was_training = model.training
+        model.eval()
+        out = self.embed_pass(model, self.seed)
         if was_training:
             model.train()
-        texts, gts, recs = map(np.concatenate, (texts, gts, recs))
+        texts, gts, recs = out["texts"], out["gts"], out["recs"]
         mm = matching_metrics(texts, recs)
         return {"val/fid": calculate_fid(gts, recs), "val/top1": mm["R_precision_top1"],
                 "val/top3": mm["R_precision_top3"], "val/mm_dist": mm["MM_Dist"],

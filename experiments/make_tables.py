@@ -1,18 +1,20 @@
 #!/usr/bin/env python
-"""The paper tables from evaluation reports: text-to-motion, motion-to-text and the reward ablation, in
-Markdown and LaTeX (booktabs), our rows beside the published ones, with a ``convention`` column that says
-how each row was computed.
+"""The paper tables from evaluation reports: text-to-motion, motion-to-text, the reward ablation and the VQ-VAE
+reconstruction, in Markdown and LaTeX (booktabs), our rows beside the published ones, with a ``convention`` column
+that says how each row was computed.
 
     python experiments/make_tables.py experiments/hml3d_eval_sft "MoRL (ours)=experiments/hml3d_eval_rlvr" \\
         --dataset humanml3d --out experiments/hml3d_tables \\
         --ablation "w/o R_phys=experiments/hml3d_abl_no_phys" \\
-        --ablation "w/o CoM=experiments/hml3d_eval_rlvr/eval_t2m.json,experiments/hml3d_eval_rlvr/eval_m2t.json"
+        --ablation "w/o CoM=experiments/hml3d_eval_rlvr/eval_t2m.json,experiments/hml3d_eval_rlvr/eval_m2t.json" \
+        --vq "VQ-VAE (ours)=experiments/hml3d_eval_vqvae"
     python experiments/make_tables.py experiments/eval_sft experiments/eval_rlvr --dataset synthetic  # quickstart
 
 Inputs (positional): run folders holding ``eval_<task>.json`` / ``eval_<task>_com.json`` (what eval_mllm.py
 writes), or such JSON files; ``NAME=PATH`` names the rows (default: the folder name, `` + CoM`` for a
 Chain-of-Motion report). ``--ablation VARIANT=PATH[,PATH...]`` (repeatable): the reports of one ablation
-variant; a folder contributes, per task, its CoM report if it has one, else the plain one.
+variant; a folder contributes, per task, its CoM report if it has one, else the plain one. ``--vq NAME=PATH``
+(repeatable): an ``eval_vq.json`` of eval_vq.py (or the folder holding it), one row of the VQ-VAE table each.
 
 Published rows come from ``experiments/published_results.json`` (values as the papers print them, with a
 source per row; MoRL's own numbers are provisional). ``--dataset synthetic`` has no published rows.
@@ -38,6 +40,7 @@ DATASETS = ("humanml3d", "kit", "synthetic")
 DATASET_NAMES = {"humanml3d": "HumanML3D", "kit": "KIT-ML", "synthetic": "the synthetic dataset"}
 DASH = "–"
 REPORT_NAME = re.compile(r"^eval_(t2m|m2t)(_com)?\.json$")
+VQ_REPORT = "eval_vq.json"
 PUBLISHED_VALUE = re.compile(r"^-?\d*\.?\d+(±\d*\.?\d+)?$")
 
 # (key, header, direction); direction: up = higher is better, down = lower, real = closer to real motion
@@ -50,6 +53,10 @@ M2T_NLG = [("bleu_1", "BLEU@1", "up"), ("bleu_4", "BLEU@4", "up"), ("rouge_l", "
 ABL_T2M = [("R_precision_top1", "R@1", "up"), ("FID", "FID", "down"), ("MM_Dist", "MM-Dist", "down")]
 ABL_M2T = [("bleu_4", "BLEU@4", "up"), ("rouge_l", "ROUGE-L", "up"), ("cider", "CIDEr", "up"),
            ("bertscore_f1", "BERTScore", "up")]
+# the VQ-VAE reconstruction table (eval_vq.py): the t2m protocol metrics of the reconstructions, plus the
+# root-aligned joint-position error (MoMask's MPJPE convention)
+VQ_PROTOCOL = [c for c in T2M_COLS if c[0] != "MModality"]
+VQ_COLS = VQ_PROTOCOL + [("MPJPE_root_aligned_mm", "MPJPE (mm)", "down")]
 
 
 class TableError(Exception):
@@ -139,6 +146,50 @@ def load_report(path, name: str | None = None) -> Report:
     return rep
 
 
+def load_vq_report(path, name: str | None = None) -> Report:
+    """One eval_vq.py report (``eval_vq.json``, or the folder holding it), checked:
+    ``{"meta": {...}, "results": {"reconstruction": {...}, "real_motion": {...}, "items": N}}``."""
+    path = Path(path)
+    if not path.exists():
+        raise TableError(f"{path}: no such run folder or {VQ_REPORT} (run eval_vq.py with --out-dir/--exp-name "
+                         "pointing there)")
+    if path.is_dir():
+        path = path / VQ_REPORT
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TableError(f"{path}: no such file (run eval_vq.py with --out-dir/--exp-name pointing to its "
+                         "folder)") from None
+    except json.JSONDecodeError as e:
+        raise TableError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TableError(f"{path}: cannot be read ({e})") from None
+    if not isinstance(data, dict):
+        raise TableError(f"{path}: expected a JSON object with 'meta' and 'results', got {type(data).__name__}")
+    meta = _field(data, "meta", path)
+    results = _field(data, "results", path)
+    rec = _field(results, "reconstruction", path)
+    for key, _, _ in VQ_PROTOCOL:
+        if _mean_ci(rec, key, path, "results.reconstruction") is None:
+            raise TableError(f"{path}: missing field 'results.reconstruction.{key}' (not an eval_vq.py report?)")
+    _mean_ci(rec, "MPJPE_root_aligned_mm", path, "results.reconstruction")
+    real = _field(results, "real_motion", path, required=False)
+    if real is not None:
+        for key, _, _ in VQ_PROTOCOL:
+            _mean_ci(real, key, path, "results.real_motion")
+    rep = Report(path, "vq", False, meta, results)
+    rep.name = name or (path.resolve().parent.name + (" (identity check)" if meta.get("identity") else ""))
+    return rep
+
+
+def vq_reports_in(path, name=None, skip_missing: bool = False) -> list:
+    p = Path(path)
+    if skip_missing and not (p / VQ_REPORT if p.is_dir() else p).is_file():
+        print(f"make_tables: {p}: no {VQ_REPORT}, left out", file=sys.stderr)
+        return []
+    return [load_vq_report(p, name)]
+
+
 def _mean_ci(block: dict, key: str, path: Path, where: str):
     """The {"mean", "ci", ...} entry of ``key`` (None when the report has no such metric)."""
     if key not in block:
@@ -188,18 +239,22 @@ def reports_in(path, name=None, prefer_com: bool | None = None, skip_missing: bo
 
 # ---------------------------------------------------------------------------------------------- published
 def load_published(dataset: str, path=PUBLISHED) -> dict:
-    """{"t2m": [...], "m2t": [...], "ablation": [...]} rows of ``dataset`` (checked)."""
+    """{"t2m": [...], "m2t": [...], "ablation": [...], "vq": [...]} rows of ``dataset`` (checked; the "vq"
+    section, VQ-VAE reconstruction rows, may be absent)."""
     path = Path(path)
     if dataset == "synthetic":
-        return {"t2m": [], "m2t": [], "ablation": []}
+        return {"t2m": [], "m2t": [], "ablation": [], "vq": []}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise TableError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-    known = {k for k, _, _ in T2M_COLS + M2T_MATCH + M2T_NLG}
+    known = {k for k, _, _ in T2M_COLS + M2T_MATCH + M2T_NLG + VQ_COLS}
     out = {}
-    for table in ("t2m", "m2t", "ablation"):
-        rows = _field(data, f"{table}.{dataset}", path, kind=list)
+    for table in ("t2m", "m2t", "ablation", "vq"):
+        rows = _field(data, f"{table}.{dataset}", path, kind=list, required=table != "vq")
+        if rows is None:
+            out[table] = []
+            continue
         for i, row in enumerate(rows):
             where = f"{table}.{dataset}[{i}]"
             if not isinstance(row, dict):
@@ -261,6 +316,20 @@ def m2t_convention(rep: Report) -> str:
     parts = [refs, "pycocoevalcap scorers", bs, decoding_convention(rep.meta)]
     if _sha(rep.meta.get("evaluator")):
         parts.append(f"judge {_sha(rep.meta['evaluator'])}")
+    return "; ".join(parts)
+
+
+def vq_convention(rep: Report) -> str:
+    m, r = rep.meta, rep.results
+    ck = m.get("checkpoint") if isinstance(m.get("checkpoint"), dict) else {}
+    what = ("identity: no VQ-VAE (sanity check)" if m.get("identity") else
+            "each GT crop encoded + decoded at its own length; FID vs GT of the same batches")
+    parts = [what, f"{m.get('split', '?')} split", f"{m.get('replications', '?')} replications x "
+             f"{r.get('evaluated_per_replication', r.get('items', '?'))} items"]
+    if ck.get("sha256"):
+        parts.append(f"ckpt {str(ck['sha256'])[:12]}")
+    if _sha(m.get("evaluator")):
+        parts.append(f"judge {_sha(m['evaluator'])}")
     return "; ".join(parts)
 
 
@@ -364,10 +433,36 @@ def ablation_table(variants, published, dataset) -> Table:
     return t
 
 
+def vq_table(reports, published, published_t2m, dataset) -> Table:
+    """The VQ-VAE reconstruction table: published rows (the papers' real motion, then the "vq" rows of the
+    data file), our real-motion row (this judge) and one row per eval_vq.py report."""
+    t = Table("vq", f"VQ-VAE reconstruction on {DATASET_NAMES[dataset]} (test; mean ± 95% CI over replications)",
+              VQ_COLS)
+    real_pub = [r for r in published_t2m if r["method"] == "Real motion"]
+    t.published = _pub_rows(real_pub + list(published), VQ_COLS)
+    real = next((r for r in reports if r.results.get("real_motion")), None)
+    if real is not None:
+        t.ours.append(["Real motion (this judge)"] + _t2m_cells(real.results["real_motion"], real, VQ_COLS)
+                      + [f"GT vs GT (independent pass), {real.meta.get('replications', '?')} replications"
+                         + (f"; judge {_sha(real.meta.get('evaluator'))}" if _sha(real.meta.get("evaluator")) else "")])
+    for r in reports:
+        t.ours.append([r.name] + _t2m_cells(r.results["reconstruction"], r, VQ_COLS) + [vq_convention(r)])
+    t.notes += _judges_note(reports)
+    if any(r.meta.get("identity") for r in reports):
+        t.notes.append("An identity row is the pipeline check of eval_vq.py --identity (no VQ-VAE), not a tokenizer.")
+    t.notes.append("MPJPE: mean joint-position error of the reconstructed crops after aligning the root joint of "
+                   "each frame (MoMask's convention, mm); not part of T2M-GPT's protocol.")
+    return t
+
+
 def _common_notes(table: Table, dataset: str) -> list:
     notes = []
     if dataset == "synthetic":
         notes.append("No published numbers exist for the synthetic dataset; only this project's rows are shown.")
+    elif table.published and table.key == "vq":
+        notes.append("Published rows: as printed by the T2M and T2M-GPT papers (sources in "
+                     "experiments/published_results.json), not re-checked against the PDFs. * = provisional; "
+                     "† = not confirmed by an independent listing.")
     elif table.published:
         notes.append("Published rows: as printed by the papers (sources in experiments/published_results.json), "
                      "not re-checked against the PDFs. * = provisional (MoRL's numbers come from secondary "
@@ -431,7 +526,7 @@ def render_latex(table: Table, dataset: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Paper tables (Markdown + LaTeX) from eval_mllm.py reports",
+    p = argparse.ArgumentParser(description="Paper tables (Markdown + LaTeX) from eval_mllm.py and eval_vq.py reports",
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("runs", nargs="*", help="run folders or eval_<task>[_com].json files; NAME=PATH names the rows")
     p.add_argument("--dataset", default="humanml3d", choices=DATASETS,
@@ -439,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablation", action="append", default=[], metavar="VARIANT=PATH[,PATH...]",
                    help="one ablation variant (repeatable): run folders (their CoM report per task when they have "
                         "one) or report files")
+    p.add_argument("--vq", action="append", default=[], metavar="[NAME=]PATH",
+                   help="an eval_vq.py report (eval_vq.json or its folder) for the VQ-VAE reconstruction table "
+                        "(repeatable; NAME names the row, default the folder name)")
     p.add_argument("--out", default=None, help="write tables.md, tables.tex and one .md/.tex per table here")
     p.add_argument("--published", default=str(PUBLISHED), help="published numbers (JSON)")
     p.add_argument("--skip-missing", action="store_true", help="leave out run folders/reports that do not exist")
@@ -451,8 +549,8 @@ def parse_args(argv=None):
         name, _, paths = spec.partition("=")
         if not name.strip() or not paths.strip():
             build_parser().error(f"--ablation {spec!r}: expected VARIANT=PATH[,PATH...]")
-    if not args.runs and not args.ablation:
-        build_parser().error("give run folders / reports, or --ablation")
+    if not args.runs and not args.ablation and not args.vq:
+        build_parser().error("give run folders / reports, --ablation or --vq")
     return args
 
 
@@ -474,8 +572,12 @@ def build_tables(args) -> list:
                 by_task[r.task] = r
         if by_task:
             variants.append((name.strip(), by_task))
-    if not reports and not variants:
-        raise TableError("no evaluation report found in " + ", ".join(args.runs + args.ablation))
+    vq_reports = []
+    for spec in args.vq:
+        name, path = _split_spec(spec)
+        vq_reports += vq_reports_in(path, name, skip_missing=args.skip_missing)
+    if not reports and not variants and not vq_reports:
+        raise TableError("no evaluation report found in " + ", ".join(args.runs + args.ablation + args.vq))
     pub = load_published(args.dataset, args.published)
     tables = []
     t2m = [r for r in reports if r.task == "t2m"]
@@ -486,6 +588,8 @@ def build_tables(args) -> list:
         tables.append(m2t_table(m2t, pub["m2t"], args.dataset))
     if variants:
         tables.append(ablation_table(variants, pub["ablation"], args.dataset))
+    if vq_reports:
+        tables.append(vq_table(vq_reports, pub["vq"], pub["t2m"], args.dataset))
     return tables
 
 

@@ -51,13 +51,13 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 from prepare.convert_mocap import swap_left_right  # noqa: E402
 from utils.io import atomic_save_npy, atomic_write_json, atomic_write_text  # noqa: E402
 from utils.motion_process import mean_std, mirror_joints, process_file, recover_from_ric  # noqa: E402

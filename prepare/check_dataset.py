@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-from tqdm import tqdm
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 from dataset.humanml3d import MAX_TEXT_TIME_S  # noqa: E402
 from utils.paramUtil import SPECS, get_spec  # noqa: E402
 

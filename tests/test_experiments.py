@@ -27,6 +27,8 @@ def parse_argv(script: str, argv: list):
         from options.option_train import get_args
     elif script == "eval_mllm.py":
         from options.option_llm import get_args
+    elif script == "eval_vq.py":
+        from eval_vq import parse_args as get_args
     elif script == "prepare/build_cot.py":
         from prepare.build_cot import parse_args as get_args
     elif script == "experiments/make_tables.py":
@@ -55,8 +57,8 @@ def split_command(cmd: list):
 
 def test_scripts_found():
     names = {p.name for p in SCRIPTS}
-    for part in ("critic", "vqvae", "sft_t2m", "sft_m2t", "rlvr_t2m", "rlvr_m2t", "eval_t2m.", "eval_t2m_com",
-                 "eval_m2t.", "eval_m2t_com", "no_sem", "no_coh", "no_phys", "no_align", "tables"):
+    for part in ("critic", "vqvae", "eval_vqvae", "sft_t2m", "sft_m2t", "rlvr_t2m", "rlvr_m2t", "eval_t2m.",
+                 "eval_t2m_com", "eval_m2t.", "eval_m2t_com", "no_sem", "no_coh", "no_phys", "no_align", "tables"):
         assert any(part in n for n in names), part
 
 
@@ -104,7 +106,7 @@ def test_judge_is_never_the_critic():
             for flag in ("--reward-dataset-opt-path", "--com-evaluator-dir"):
                 if flag in argv:
                     assert argv[argv.index(flag) + 1] == FAKE["CRITIC_DIR"], (script.name, flag)
-            if "--evaluator-dir" in argv and name == "eval_mllm.py":
+            if "--evaluator-dir" in argv and name in ("eval_mllm.py", "eval_vq.py"):
                 assert argv[argv.index("--evaluator-dir") + 1] == FAKE["EVALUATOR_DIR"]
             assert "--allow-judge-as-critic" not in argv
 
@@ -126,6 +128,21 @@ def test_ablations_change_one_reward_and_eval_stage():
     r = subprocess.run(["bash", str(ROOT / "experiments" / "07_eval_t2m.sh")], capture_output=True, text=True,
                        env={**os.environ, "DRY_RUN": "1", "STAGE": "bogus"})
     assert r.returncode != 0 and "STAGE" in r.stderr
+
+
+def test_vq_eval_recipe_feeds_the_tables():
+    """01b evaluates the checkpoint 01 picked (net_best_fid.pth) on the test split with the judge, 20
+    replications, into <tag>_eval_vqvae/; 15 hands that folder to make_tables --vq."""
+    (cmd,) = dry_run(ROOT / "experiments" / "01b_eval_vqvae.sh")
+    _, name, argv = split_command(cmd)
+    args = parse_argv(name, argv)
+    assert name == "eval_vq.py" and args.vq_ckpt == "/fake/out/hml3d_vqvae/net_best_fid.pth"
+    assert args.split == "test" and args.replications == 20 and args.batch_size == 32 and not args.identity
+    assert args.evaluator_dir == FAKE["EVALUATOR_DIR"] and args.glove_dir == FAKE["GLOVE_DIR"]
+    assert (args.out_dir, args.exp_name) == ("/fake/out", "hml3d_eval_vqvae")
+    (tables,) = dry_run(ROOT / "experiments" / "15_tables.sh")
+    _, name, argv = split_command(tables)
+    assert parse_argv(name, argv).vq == ["VQ-VAE (ours)=/fake/out/hml3d_eval_vqvae"]
 
 
 def test_quoting_round_trips(tmp_path):

@@ -283,3 +283,120 @@ def test_bad_inputs_name_file_and_field(runs, tmp_path):
     (tmp_path / "pub.json").write_text(json.dumps(pub))
     with pytest.raises(mt.TableError, match=r"t2m\.humanml3d\[0\]\.values\.FID"):
         mt.load_published("humanml3d", tmp_path / "pub.json")
+
+
+# ---------------------------------------------------------------------------------------------- VQ-VAE table
+def fake_vq_report(folder: Path, rng, replications=3, judge_sha="feedface" * 8, ckpt_sha="c0ffee00" * 8,
+                   identity=False) -> Path:
+    """An eval_vq.json in the schema eval_vq.py writes (its metric keys, built with the project's functions)."""
+    def reps(extra: bool):
+        out = []
+        for _ in range(replications):
+            r = matching_metrics(rng.normal(size=(64, 8)), rng.normal(size=(64, 8)), 32)
+            r.pop("n")
+            r.update({"FID": float(rng.uniform(0.05, 0.5)), "Diversity": float(rng.uniform(8, 10))})
+            if extra:
+                r.update({"MPJPE_mm": float(rng.uniform(20, 60)), "MPJPE_root_aligned_mm": float(rng.uniform(10, 30)),
+                          "code_perplexity": float(rng.uniform(100, 400)), "code_usage": float(rng.uniform(0.5, 1))})
+            out.append(r)
+        return aggregate_replications(out)
+    judge = {"given": "checkpoints/t2m/Comp_v6_KLD005", "opt": "/x/opt.txt", "weights": "/x/model/finest.tar",
+             "weights_sha256": judge_sha, "meta": "/x/meta", "sha256": judge_sha}
+    meta = {"checkpoint": None if identity else {"path": "experiments/hml3d_vqvae/net_best_fid.pth", "sha256": ckpt_sha,
+                                                 "vq_config": {"nb_code": 512}, "stats": "/x/meta"},
+            "identity": identity, "split": "test", "dataname": "t2m", "device": "cpu", "evaluator": judge,
+            "replications": replications, "batch_size": 32, "seed": 123, "wall_seconds": 1.0}
+    results = {"reconstruction": reps(True), "real_motion": reps(False), "items": 4384,
+               "evaluated_per_replication": 4384 // 32 * 32}
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / "eval_vq.json"
+    p.write_text(json.dumps({"meta": meta, "results": results}))
+    return p
+
+
+def test_vq_table(tmp_path):
+    import eval_vq
+    rng = np.random.default_rng(3)
+    ours = fake_vq_report(tmp_path / "hml3d_eval_vqvae", rng)
+    other = fake_vq_report(tmp_path / "other", rng, ckpt_sha="ab" * 32)
+    d = load(ours)
+    # the fabricated report uses eval_vq.py's metric names and renders with its own Markdown writer
+    assert set(d["results"]["reconstruction"]) == set(eval_vq.PROTOCOL_KEYS + eval_vq.EXTRA_KEYS)
+    assert "VQ-VAE reconstruction" in eval_vq.markdown(d["results"], {**d["meta"], "wall_seconds": 1.0})
+    tabs = tables_of(["--vq", f"VQ-VAE (ours)={ours.parent}", "--vq", str(other), "--dataset", "humanml3d"])
+    assert list(tabs) == ["vq"]
+    t = tabs["vq"]
+    keys = [c[0] for c in t.columns]
+    assert keys == ["R_precision_top1", "R_precision_top2", "R_precision_top3", "FID", "MM_Dist", "Diversity",
+                    "MPJPE_root_aligned_mm"]
+    rows = {r[0]: r for r in t.ours}
+    assert list(rows) == ["Real motion (this judge)", "VQ-VAE (ours)", "other"]
+    rec, real = d["results"]["reconstruction"], d["results"]["real_motion"]
+    for i, k in enumerate(keys):
+        assert rows["VQ-VAE (ours)"][1 + i] == format_mean_ci(rec[k]["mean"], rec[k]["ci"])
+        assert rows["Real motion (this judge)"][1 + i] == (format_mean_ci(real[k]["mean"], real[k]["ci"])
+                                                           if k in real else mt.DASH)
+    conv = rows["VQ-VAE (ours)"][-1]
+    assert "3 replications x 4384 items" in conv and "ckpt c0ffee00c0ff" in conv and "judge feedfacefeed" in conv
+    assert "same batches" in conv and "test split" in conv
+    assert "ckpt abababababab" in rows["other"][-1]
+    # published: the papers' real motion and T2M-GPT's tokenizer, provisional, unconfirmed values marked
+    pub = {r[0]: r for r in t.published}
+    assert list(pub) == ["Real motion", "T2M-GPT VQ-VAE (reconstruction) *"]
+    gpt = pub["T2M-GPT VQ-VAE (reconstruction) *"]
+    assert gpt[1:8] == ["0.501±.002", "0.692±.002†", "0.785±.002†", "0.070±.001", "3.072±.009†", "9.593±.079†",
+                        mt.DASH]
+    assert "20 replications" in gpt[-1] and pub["Real motion"][4] == "0.002±.000"
+    md = mt.render_markdown(t, "humanml3d")
+    assert "VQ-VAE reconstruction on HumanML3D" in md and "provisional" in md and "MPJPE" in md
+    assert "different judges" not in md
+    check_latex(mt.render_latex(t, "humanml3d"))
+    # KIT-ML has its own published row; the synthetic dataset none
+    kit = tables_of(["--vq", str(ours), "--dataset", "kit"])["vq"]
+    assert [r[0] for r in kit.published] == ["Real motion", "T2M-GPT VQ-VAE (reconstruction) *"]
+    assert "11.08±.097" in kit.published[0]
+    syn = tables_of(["--vq", str(ours), "--dataset", "synthetic"])["vq"]
+    assert syn.published == [] and "No published numbers" in mt.render_markdown(syn, "synthetic")
+    # rows of different judges are flagged; an identity report is named as the check it is
+    odd = fake_vq_report(tmp_path / "ident", rng, judge_sha="ab" * 32, identity=True)
+    t = tables_of(["--vq", str(ours), "--vq", str(odd)])["vq"]
+    md = mt.render_markdown(t, "humanml3d")
+    assert "different judges" in md and "ident (identity check)" in md and "identity" in md
+
+
+def test_vq_table_with_the_other_tables_and_bad_inputs(runs, tmp_path):
+    root, _ = runs
+    rng = np.random.default_rng(4)
+    vq = fake_vq_report(tmp_path / "vq", rng)
+    out = tmp_path / "tables"
+    assert mt.main([str(root / "eval_rlvr"), "--vq", str(vq.parent), "--vq", str(tmp_path / "missing"),
+                    "--skip-missing", "--out", str(out)]) == 0
+    assert (out / "vq.md").is_file() and "VQ-VAE reconstruction" in (out / "tables.md").read_text()
+    check_latex((out / "tables.tex").read_text())
+    with pytest.raises(mt.TableError, match=re.escape(str(tmp_path / "missing")) + ": no such run folder or eval_vq"):
+        mt.load_vq_report(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(mt.TableError, match=re.escape(str(tmp_path / "empty" / "eval_vq.json")) + ": no such file"):
+        mt.load_vq_report(tmp_path / "empty")
+    d = load(vq)
+    d["results"]["reconstruction"]["FID"] = 0.1
+    bad = tmp_path / "bad" / "eval_vq.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps(d))
+    with pytest.raises(mt.TableError, match=r"results\.reconstruction\.FID"):
+        mt.load_vq_report(bad)
+    del d["results"]["reconstruction"]["FID"]
+    bad.write_text(json.dumps(d))
+    with pytest.raises(mt.TableError, match=r"missing field 'results\.reconstruction\.FID'"):
+        mt.load_vq_report(bad)
+    assert mt.main(["--vq", str(bad)]) == 2
+    # a published file without a "vq" section still works (no published VQ rows)
+    pub = json.loads(mt.PUBLISHED.read_text())
+    del pub["vq"]
+    (tmp_path / "pub.json").write_text(json.dumps(pub))
+    assert mt.load_published("humanml3d", tmp_path / "pub.json")["vq"] == []
+    pub = json.loads(mt.PUBLISHED.read_text())
+    pub["vq"]["humanml3d"][0]["values"]["MPJPE_root_aligned_mm"] = "about 40"
+    (tmp_path / "pub.json").write_text(json.dumps(pub))
+    with pytest.raises(mt.TableError, match=r"vq\.humanml3d\[0\]\.values\.MPJPE_root_aligned_mm"):
+        mt.load_published("humanml3d", tmp_path / "pub.json")

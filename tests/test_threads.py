@@ -114,11 +114,18 @@ def test_threads_flag_sets_torch_and_rejects_nonsense():
         torch.set_num_threads(prev)
 
 
-@pytest.mark.parametrize("script", ["train_vq.py", "train_evaluator.py", "train_mllm.py", "eval_mllm.py", "demo.py",
-                                    "quickstart.py", "prepare/make_tiny_backbone.py", "prepare/tokenize_dataset.py",
-                                    "prepare/build_cot.py", "bench/bench_all.py", "bench/bench_grpo.py",
-                                    "bench/bench_vq.py", "bench/bench_tiny_backbone.py", "bench/trl_grpo.py", "bench/mfu.py",
-                                    "tests/conftest.py"])
+_USES_TORCH = re.compile(r"^\s*(import torch|from torch|from models|from rl|from dataset|from rewards|import smplx)", re.M)
+
+
+def _entry_points() -> list:
+    """Every top-level script and every prepare/ and bench/ script that imports torch (or a package of the
+    project that does), plus the test conftest: found, not listed, so a new script cannot slip through."""
+    files = sorted(ROOT.glob("*.py")) + [p for d in ("prepare", "bench") for p in sorted((ROOT / d).glob("*.py"))
+                                         if p.name != "__init__.py" and _USES_TORCH.search(p.read_text())]
+    return [str(p.relative_to(ROOT)) for p in files] + ["tests/conftest.py"]
+
+
+@pytest.mark.parametrize("script", _entry_points())
 def test_entry_points_import_it_before_torch(script):
     src = (ROOT / script).read_text()
     first_torch = re.search(r"^(import torch|from torch|import numpy|from models|from rl|from dataset|from prepare\.cot)",
