@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from models.prompts import (REGION_ANSWER, REGION_PROMPT, REGION_REASONING, TAG_TOKENS, encode_example,
-                            encode_prompt, generation_status, motion_token_list,
-                            parse_output)
+from models.prompts import (DEFAULT_PROMPT_FORMAT, REGION_ANSWER, REGION_PROMPT, REGION_REASONING, TAG_TOKENS,
+                            TOKENIZER_FORMAT_ATTR, encode_example, encode_prompt, generation_status,
+                            motion_token_list, parse_output, resolve_prompt_format)
 from models.decoding import SamplingParams, decode
 from utils.io import atomic_torch_save, atomic_write_json, load_checkpoint
 
@@ -52,6 +52,9 @@ class MLLMConfig:
     lora_dropout: float = 0.1
     lora_targets: list = field(default_factory=lambda: list(LORA_TARGETS))
     trust_remote_code: bool = False
+    # "instruction" (the original format) or "chat" (the backbone's chat template); "auto" is resolved to one of
+    # them when the model is built, and the resolved value is what checkpoints record (models/prompts.py)
+    prompt_format: str = DEFAULT_PROMPT_FORMAT
     # filled in when the tokens are added
     base_vocab_size: int = 0
     new_token_ids: list = field(default_factory=list)
@@ -70,7 +73,8 @@ class MLLMConfig:
         return cls(llm_backbone=args.llm_backbone or DEFAULT_BACKBONE, nb_code=nb_code, shared_adapter=args.shared_adapter,
                    lora_r={"t2m": args.lora_r_t2m, "m2t": args.lora_r_m2t},
                    lora_alpha={"t2m": args.lora_alpha_t2m, "m2t": args.lora_alpha_m2t},
-                   lora_dropout=args.lora_dropout, trust_remote_code=args.trust_remote_code)
+                   lora_dropout=args.lora_dropout, trust_remote_code=args.trust_remote_code,
+                   prompt_format=getattr(args, "prompt_format", None) or DEFAULT_PROMPT_FORMAT)
 
 
 class _Unregistered:
@@ -111,6 +115,10 @@ class MotionLLM(torch.nn.Module):
         except OSError as exc:
             raise OSError(f"cannot load the tokenizer of --llm-backbone {cfg.llm_backbone!r}: {exc}. Pass a local "
                           "directory (e.g. one made by prepare/make_tiny_backbone.py) or a reachable hub id.") from exc
+        # "auto" becomes "chat" or "instruction" here; recorded on the tokenizer too, so that every prompt built
+        # with it (models.prompts.encode_prompt without an explicit format) is this model's
+        cfg.prompt_format = resolve_prompt_format(self.tokenizer, cfg.prompt_format)
+        setattr(self.tokenizer, TOKENIZER_FORMAT_ATTR, cfg.prompt_format)
         base_len = len(self.tokenizer)
         vocab = self.tokenizer.get_vocab()
         motion_tokens = motion_token_list(cfg.nb_code)
@@ -236,7 +244,8 @@ class MotionLLM(torch.nn.Module):
         return batch
 
     def encode(self, task, caption, motion_codes, reasoning="", answer=None, max_len=None, plan=None):
-        return encode_example(self.tokenizer, task, caption, motion_codes, reasoning, answer, max_len, plan)
+        return encode_example(self.tokenizer, task, caption, motion_codes, reasoning, answer, max_len, plan,
+                              prompt_format=self.cfg.prompt_format)
 
     # ------------------------------------------------------------------ loss
     @property
@@ -464,7 +473,8 @@ class MotionLLM(torch.nn.Module):
         n = len(captions) if task == "t2m" else len(motion_codes)
         plans = plans or [None] * n
         prompts = [encode_prompt(self.tokenizer, task, captions[i] if task == "t2m" else None,
-                                 motion_codes[i] if task == "m2t" else None, plans[i]) for i in range(n)]
+                                 motion_codes[i] if task == "m2t" else None, plans[i],
+                                 prompt_format=self.cfg.prompt_format) for i in range(n)]
         L = max(len(p) for p in prompts)
         pad = self.tokenizer.pad_token_id
         ids = torch.full((n, L), pad, dtype=torch.long)
@@ -496,10 +506,19 @@ class MotionLLM(torch.nn.Module):
 
                     from models.decoding import FormatMaskProcessor
                     procs = LogitsProcessorList([FormatMaskProcessor(fmt, L)])
-                with self.inference_weights():
-                    out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device),
-                                              generation_config=gcfg, synced_gpus=self.fsdp,
-                                              logits_processor=procs).cpu()
+                # transformers fills every field our config leaves unset from the backbone's generation_config
+                # (a repetition penalty, no_repeat_ngram_size, ...): beam search runs with a blank one instead
+                base = self.model.get_base_model()
+                saved = base.generation_config
+                base.generation_config = GenerationConfig(bos_token_id=saved.bos_token_id,
+                                                          eos_token_id=self.tokenizer.eos_token_id, pad_token_id=pad)
+                try:
+                    with self.inference_weights():
+                        out = self.model.generate(input_ids=ids.to(self.device), attention_mask=att.to(self.device),
+                                                  generation_config=gcfg, synced_gpus=self.fsdp,
+                                                  logits_processor=procs).cpu()
+                finally:
+                    base.generation_config = saved
             else:
                 params = SamplingParams(do_sample, temperature if do_sample else 1.0, top_k if do_sample else 0,
                                         top_p if do_sample else 1.0)

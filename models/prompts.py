@@ -5,6 +5,23 @@ A sequence is built from segments, each tokenised on its own and tagged with a r
 caption, closing tags, EOS). Because the generation prefix is produced by the same
 :func:`encode_prompt`, the prompt seen at training time is byte-for-byte the prefix used at
 generation time.
+
+Prompt formats (``--prompt-format``, recorded in the checkpoint's ``MLLMConfig.prompt_format``):
+
+* ``instruction`` (the default, the original's): ``### Instruction: … ### Input: … ### Response:\n<think>``
+  (:func:`prompt_text`), with the tokenizer's BOS in front only where it really uses one.
+* ``chat``: the backbone tokenizer's chat template with one user turn (the instruction, a blank line, the
+  input: :func:`user_text`) rendered with ``add_generation_prompt=True``, then ``<think>``
+  (:func:`chat_prompt_text`); no BOS is added (a template writes its own). The assistant turn is the same
+  target as in the instruction format and ends with the tokenizer's EOS (with ChatML templates, such as
+  SmolLM2's and Qwen's, EOS is ``<|im_end|>``, the template's own end of turn).
+* ``auto``: ``chat`` when the tokenizer has a chat template, else ``instruction``
+  (:func:`resolve_prompt_format`; a model records the resolved choice).
+
+In both formats the prompt ends with ``<think>`` and only the tokens after it are in the loss. Callers that
+do not name a format get the one a :class:`models.mllm.MotionLLM` recorded on its tokenizer
+(:data:`TOKENIZER_FORMAT_ATTR`), else ``instruction``: every prompt built with that tokenizer, in training,
+generation or length bookkeeping, is then the same.
 """
 from __future__ import annotations
 
@@ -24,6 +41,11 @@ REFINE = "Refine the motion plan using this prior reasoning: "
 
 REGION_PROMPT, REGION_REASONING, REGION_ANSWER = 0, 1, 2
 
+PROMPT_FORMATS = ("instruction", "chat", "auto")
+DEFAULT_PROMPT_FORMAT = "instruction"
+# the attribute under which a MotionLLM records its (resolved) prompt format on its tokenizer
+TOKENIZER_FORMAT_ATTR = "morl_prompt_format"
+
 
 def motion_token(i: int) -> str:
     return f"<Motion_{int(i)}>"
@@ -37,8 +59,7 @@ def motion_string(codes) -> str:
     return MOTION_START + "".join(motion_token(c) for c in codes) + MOTION_END
 
 
-def prompt_text(task: str, caption: str | None = None, motion_codes=None, plan: str | None = None) -> str:
-    """The prompt, ending with the opening ``<think>`` tag."""
+def _instruction_and_body(task: str, caption: str | None, motion_codes, plan: str | None) -> tuple[str, str]:
     if task not in INSTRUCTIONS:
         raise ValueError(f"unknown task {task!r}; expected 't2m' or 'm2t'")
     if task == "t2m":
@@ -52,7 +73,55 @@ def prompt_text(task: str, caption: str | None = None, motion_codes=None, plan: 
     instruction = INSTRUCTIONS[task]
     if plan:
         instruction += "\n" + REFINE + plan.strip()
+    return instruction, body
+
+
+def prompt_text(task: str, caption: str | None = None, motion_codes=None, plan: str | None = None) -> str:
+    """The prompt of the ``instruction`` format, ending with the opening ``<think>`` tag."""
+    instruction, body = _instruction_and_body(task, caption, motion_codes, plan)
     return f"### Instruction:\n{instruction}\n\n### Input:\n{body}\n\n### Response:\n{THINK_START}"
+
+
+def user_text(task: str, caption: str | None = None, motion_codes=None, plan: str | None = None) -> str:
+    """The user turn of the ``chat`` format: the instruction (with the plan to refine), a blank line, the input."""
+    instruction, body = _instruction_and_body(task, caption, motion_codes, plan)
+    return f"{instruction}\n\n{body}"
+
+
+def has_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def resolve_prompt_format(tokenizer, prompt_format: str | None) -> str:
+    """``instruction`` or ``chat`` for ``prompt_format`` (None = ``instruction``; ``auto`` = ``chat`` when the
+    tokenizer has a chat template). ``chat`` without a template is an error."""
+    fmt = prompt_format or DEFAULT_PROMPT_FORMAT
+    if fmt not in PROMPT_FORMATS:
+        raise ValueError(f"unknown prompt format {fmt!r}; expected one of {', '.join(PROMPT_FORMATS)}")
+    if fmt == "auto":
+        return "chat" if has_chat_template(tokenizer) else "instruction"
+    if fmt == "chat" and not has_chat_template(tokenizer):
+        name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+        raise ValueError(f"prompt format 'chat' (--prompt-format, or the checkpoint's): the tokenizer of the backbone "
+                         f"({name}) has no chat template; train with --prompt-format instruction (or auto, which falls "
+                         "back to it), or load the checkpoint with the backbone it was trained on")
+    return fmt
+
+
+def chat_prompt_text(tokenizer, task: str, caption: str | None = None, motion_codes=None,
+                     plan: str | None = None) -> str:
+    """The prompt of the ``chat`` format: the chat template with one user turn, rendered with
+    ``add_generation_prompt=True`` (the assistant header), then ``<think>``."""
+    messages = [{"role": "user", "content": user_text(task, caption, motion_codes, plan)}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if not isinstance(text, str):
+        raise TypeError(f"apply_chat_template(tokenize=False) returned {type(text).__name__}, not text")
+    return text + THINK_START
+
+
+def tokenizer_prompt_format(tokenizer) -> str:
+    """The format recorded on ``tokenizer`` by a MotionLLM (:data:`TOKENIZER_FORMAT_ATTR`), else ``instruction``."""
+    return getattr(tokenizer, TOKENIZER_FORMAT_ATTR, None) or DEFAULT_PROMPT_FORMAT
 
 
 @dataclass
@@ -69,7 +138,12 @@ def _ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
 
-def encode_prompt(tokenizer, task, caption=None, motion_codes=None, plan=None) -> list[int]:
+def encode_prompt(tokenizer, task, caption=None, motion_codes=None, plan=None,
+                  prompt_format: str | None = None) -> list[int]:
+    """Token ids of the prompt in ``prompt_format`` (None: :func:`tokenizer_prompt_format`)."""
+    fmt = resolve_prompt_format(tokenizer, prompt_format or tokenizer_prompt_format(tokenizer))
+    if fmt == "chat":  # the template writes its own BOS where the model has one
+        return _ids(tokenizer, chat_prompt_text(tokenizer, task, caption, motion_codes, plan))
     ids = _ids(tokenizer, prompt_text(task, caption, motion_codes, plan))
     bos = getattr(tokenizer, "bos_token_id", None)
     if bos is not None and getattr(tokenizer, "add_bos_token", False):
@@ -78,8 +152,9 @@ def encode_prompt(tokenizer, task, caption=None, motion_codes=None, plan=None) -
 
 
 def encode_example(tokenizer, task: str, caption: str, motion_codes, reasoning: str = "",
-                   answer: str | None = None, max_len: int | None = None, plan: str | None = None) -> Encoded | None:
-    """Prompt + target token ids with region ids.
+                   answer: str | None = None, max_len: int | None = None, plan: str | None = None,
+                   prompt_format: str | None = None) -> Encoded | None:
+    """Prompt + target token ids with region ids; the prompt is :func:`encode_prompt`'s in ``prompt_format``.
 
     Over ``max_len`` the reasoning is truncated first; the answer is never cut. Returns ``None``
     when even prompt + answer do not fit (the caller counts such records).
@@ -88,7 +163,7 @@ def encode_example(tokenizer, task: str, caption: str, motion_codes, reasoning: 
     if eos is None:
         raise ValueError("the tokenizer has no EOS token; set tokenizer.eos_token")
     prompt = encode_prompt(tokenizer, task, caption if task == "t2m" else None,
-                           motion_codes if task == "m2t" else None, plan)
+                           motion_codes if task == "m2t" else None, plan, prompt_format)
     reason = _ids(tokenizer, reasoning.strip()) if reasoning else []
     if task == "t2m":
         tags_mid = _ids(tokenizer, THINK_END + ANSWER_START)

@@ -9,6 +9,7 @@ def add_llm_args(parser: argparse.ArgumentParser, from_checkpoint: bool = False)
     """``from_checkpoint``: the script loads a MotionLLM checkpoint, whose recorded backbone and LoRA
     shapes win (``--llm-backbone`` still overrides where the backbone lives)."""
     from models.mllm import MLLMConfig
+    from models.prompts import PROMPT_FORMATS
     d = MLLMConfig()
     note = " (read from the checkpoint: no effect)" if from_checkpoint else ""
     g = parser.add_argument_group("LLM and LoRA" + (" (the checkpoint's own values are used; --llm-backbone "
@@ -24,6 +25,10 @@ def add_llm_args(parser: argparse.ArgumentParser, from_checkpoint: bool = False)
     g.add_argument("--lora-dropout", type=float, default=d.lora_dropout, help="LoRA dropout of both adapters" + note)
     g.add_argument("--shared-adapter", action="store_true", help="one LoRA adapter for both tasks (t2m ranks)" + note)
     g.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the backbone repo")
+    g.add_argument("--prompt-format", type=str, default=d.prompt_format, choices=list(PROMPT_FORMATS),
+                   help="prompt layout: instruction (the original '### Instruction/Input/Response'), chat (the "
+                        "backbone tokenizer's chat template; an error without one) or auto (chat when the tokenizer "
+                        "has a template); the checkpoint records the choice and eval/demo use it" + note)
     g.add_argument("--dtype", type=str, default="auto", choices=["auto", "bf16", "fp16", "fp32"],
                    help="backbone weights dtype; auto = bf16 on CUDA, fp32 on CPU")
     g.add_argument("--gradient-checkpointing", action="store_true",

@@ -290,3 +290,19 @@ def test_folded_adapter_matches_unmerged_and_restores_weights(backbone):
     m.merge_lora_for_inference = False
     with m.inference_weights():
         assert not any(mod.merged for mod in m.model.modules() if isinstance(mod, LoraLinear))
+
+
+def test_beam_search_ignores_the_backbones_generation_defaults(backbone):
+    """A backbone whose generation_config sets a repetition penalty and no_repeat_ngram_size must not change
+    beam-search captions (transformers fills unset fields from it); its config is restored afterwards."""
+    m = _model(backbone)
+    motions = [[1, 2, 3, 4], [5, 6, 7]]
+    kw = dict(num_beams=3, do_sample=False, max_new_tokens=24)
+    clean = m.generate("m2t", motion_codes=motions, **kw)
+    gc = m.model.get_base_model().generation_config
+    gc.repetition_penalty, gc.no_repeat_ngram_size = 5.0, 1
+    try:
+        assert m.generate("m2t", motion_codes=motions, **kw) == clean
+        assert m.model.get_base_model().generation_config is gc and gc.repetition_penalty == 5.0
+    finally:
+        gc.repetition_penalty, gc.no_repeat_ngram_size = None, None
