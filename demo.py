@@ -178,7 +178,7 @@ def codes_to_motion(vq, mean, std, codes, dataname="t2m"):
 
 
 def write_motion(save_dir, stem, feats, joints, title="", dataname="t2m", render=True, mp4=False, bvh=True,
-                 max_frames=None) -> dict:
+                 max_frames=None, renderer="skeleton", body_model="mannequin", body_model_dir=None) -> dict:
     """Write ``<stem>.npy`` (joints), ``<stem>_features.npy``, the animation and the BVH; returns
     {kind: path} (rendering/BVH problems are reported under 'errors', never raised)."""
     save_dir = Path(save_dir)
@@ -194,7 +194,15 @@ def write_motion(save_dir, stem, feats, joints, title="", dataname="t2m", render
             files["bvh"] = str(write_bvh(save_dir / f"{stem}.bvh", joints, dataname=dataname))
         except Exception as exc:  # noqa: BLE001
             errors["bvh"] = one_line(exc)
-    if render:
+    if render and renderer == "mesh":  # shaded skinned body (utils/mesh_render.py); .gif without ffmpeg
+        try:
+            from utils.mesh_render import render_mesh
+            path = render_mesh(save_dir / f"{stem}{'.mp4' if mp4 else '.gif'}", joints, title=title,
+                               max_frames=max_frames, body_model=body_model, body_model_dir=body_model_dir)
+            files["animation"] = str(path)
+        except Exception as exc:  # noqa: BLE001
+            errors["animation"] = one_line(exc)
+    elif render:
         ext = ".gif"
         if mp4:
             if shutil.which("ffmpeg"):
@@ -277,7 +285,10 @@ def run_t2m(args, model, vq, mean, std, prompts, save_dir) -> dict:
                 stem = f"{i}_{slugify(prompt)}"
                 rec["files"] = write_motion(save_dir, stem, feats, joints, title=prompt, dataname=args.dataname,
                                             render=not args.no_render, mp4=args.mp4, bvh=not args.no_bvh,
-                                            max_frames=args.render_max_frames)
+                                            max_frames=args.render_max_frames,
+                                            renderer=getattr(args, "render", "skeleton"),
+                                            body_model=getattr(args, "body_model", "mannequin"),
+                                            body_model_dir=getattr(args, "body_model_dir", None))
                 status = out.get("status", "ok")
                 rec.update(status=status, frames=len(joints))
                 print(f"    {len(codes)} codes -> {len(joints)} frames -> {save_dir / stem}.*")
@@ -345,6 +356,14 @@ def run(args) -> dict:
                device=str(device), generation={"max_new_tokens": args.max_new_tokens, "do_sample": args.do_sample,
                                                "temperature": args.temperature, "top_p": args.top_p,
                                                "seed": args.seed})
+    if getattr(args, "gallery", 0) > 0:  # the first N results as a page (utils/gallery.py)
+        from utils.gallery import demo_gallery
+        try:
+            res["gallery"] = str(demo_gallery(res, save_dir, args.gallery, args.gallery_render, args.body_model,
+                                              args.body_model_dir))
+            print(f"[demo] gallery: {res['gallery']}")
+        except Exception as exc:  # noqa: BLE001 - the results are written all the same
+            print(f"[demo] could not write the gallery: {one_line(exc)}")
     from utils.io import atomic_write_json
     atomic_write_json(save_dir / "results.json", res)
     print(f"\n[demo] results written to {save_dir / 'results.json'}")

@@ -16,7 +16,9 @@ decoded as generated, and one without any is embedded as a 4-frame rest motion (
 one motion per item). m2t: captions generated for each test motion (its VQ codes)
 → BLEU@1/4, ROUGE-L, CIDEr, BERTScore (``utils.m2t_metrics``) and caption R-precision / MM-Dist
 through the evaluator, with the real-caption row. Results: ``<out-dir>/<exp>/eval_<task>.json`` and
-``eval_<task>.md``; the mean inference time per sample and the device are reported.
+``eval_<task>.md``; the mean inference time per sample and the device are reported. ``--gallery N`` also writes
+``<out-dir>/<exp>/gallery/index.html`` (utils/gallery.py: N items with their animations, judge score and physics
+terms; ``--gallery-render mesh`` draws the skinned body of utils/mesh_render.py).
 """
 from __future__ import annotations
 
@@ -314,7 +316,13 @@ def main(argv=None):
     md = markdown(args.eval_task, res, meta)
     atomic_write_text(out_dir / f"eval_{args.eval_task}{suffix}.md", md)
     print(md)
-    return {"meta": meta, "results": res}
+    out = {"meta": meta, "results": res}
+    if getattr(args, "gallery", 0) > 0:  # results page (utils/gallery.py): N items generated again, own counters
+        from utils.gallery import eval_gallery
+        page = eval_gallery(args, Generator(mllm, args, scorer), vq, wrapper, wv, out_dir, decode_motions)
+        out["gallery"] = str(page)
+        print(f"gallery: {out['gallery']}")
+    return out
 
 
 if __name__ == "__main__":

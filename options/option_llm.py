@@ -76,12 +76,34 @@ def add_demo_args(p: argparse.ArgumentParser):
     g.add_argument("--no-render", action="store_true", help="skip the animation")
     g.add_argument("--no-bvh", action="store_true", help="skip the BVH export")
     g.add_argument("--render-max-frames", type=int, default=None, help="cap the frames of the animation")
+    g.add_argument("--render", default="skeleton", choices=["skeleton", "mesh"],
+                   help="animation: matplotlib stick figure, or the shaded skinned body of utils/mesh_render.py "
+                        "(the bundled mannequin, or --body-model)")
+    return g
+
+
+def add_gallery_args(p: argparse.ArgumentParser, demo: bool = False):
+    """The results gallery (utils/gallery.py) and the body the mesh renderer draws."""
+    g = p.add_argument_group("results gallery and mesh rendering")
+    g.add_argument("--gallery", type=int, default=0, metavar="N",
+                   help=("write <save-dir>/gallery/index.html with the first N results" if demo else
+                         "write <run folder>/gallery/index.html with N test items (caption, reasoning, GT and "
+                         "generated motion, judge score, physics terms; m2t: motion, caption, references); "
+                         "0 = none"))
+    g.add_argument("--gallery-render", default="skeleton", choices=["skeleton", "mesh"],
+                   help="how the gallery animates motions (skeleton: fast; mesh: utils/mesh_render.py)")
+    g.add_argument("--body-model", default="mannequin", choices=["mannequin", "smpl", "smplh", "smplx"],
+                   help="body of the mesh renderer: the bundled mannequin-x mannequin, or a SMPL-family model "
+                        "file from --body-model-dir")
+    g.add_argument("--body-model-dir", default=None,
+                   help="folder with the SMPL / SMPL+H / SMPL-X model files (smplx.create layout)")
     return g
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = _base_parser("Evaluate MotionLLM (t2m / m2t), optionally with Chain-of-Motion", sample_by_default=None)
     add_eval_args(p)
+    add_gallery_args(p)
     return p
 
 
@@ -89,6 +111,7 @@ def get_demo_parser() -> argparse.ArgumentParser:
     p = _base_parser("MoRL demo: text -> motion, motion -> caption", sample_by_default=False)
     add_demo_args(p)
     add_eval_args(p, demo=True)
+    add_gallery_args(p, demo=True)
     return p
 
 
