@@ -138,7 +138,8 @@ def validate(model, loader, args, device, rng) -> dict:
     out = {"val/loss": (pos_sum + neg_sum) / max(n, 1), "val/pos": pos_sum / max(n, 1), "val/neg": neg_sum / max(n, 1)}
     if texts:  # R-precision among min(32, N) candidates (the validation split may be small)
         texts, motions = np.concatenate(texts), np.concatenate(motions)
-        mm = matching_metrics(texts, motions, batch_size=min(args.batch_size, len(texts)))
+        bs = min(args.batch_size, len(texts))  # top-k needs k candidates: a split of 2 texts reports top-1/2
+        mm = matching_metrics(texts, motions, batch_size=bs, top_k=min(3, bs))
         out.update({f"val/{k}": v for k, v in mm.items() if k != "n"})
     return out
 

@@ -218,3 +218,27 @@ def test_m2t_matching_through_the_evaluator(syn, tmp_path):
     assert real["MM_Dist"] < wrong["MM_Dist"]
     with pytest.raises(ValueError, match="differ in number"):
         m2t_matching(w, wv, motions, captions[:5])
+
+
+def test_validation_of_a_two_text_split_reports_top1_and_top2():
+    """A validation split of 2 texts (tiny datasets) ranks 2 candidates: top-1/2 are reported instead of
+    crashing on top-3 (it used to raise in calculate_top_k)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from train_evaluator import validate
+
+    class Stub(torch.nn.Module):
+        def encode_text(self, w, p, lens):
+            return w.mean(1)
+
+        def encode_motion(self, m, lens):
+            return m.mean(1)
+
+    w = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])
+    batch = (w, torch.zeros(2, 1, 2), None, [1, 1], w.clone(), [1, 1], None)
+    out = validate(Stub(), [batch], SimpleNamespace(batch_size=32, negative_margin=10.0), "cpu",
+                   np.random.default_rng(0))
+    assert out["val/R_precision_top1"] == 1.0 and out["val/R_precision_top2"] == 1.0
+    assert "val/R_precision_top3" not in out and out["val/MM_Dist"] == 0.0
