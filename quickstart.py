@@ -124,19 +124,37 @@ def aggregate(dirs: list) -> str:
             v = res.get(section, {}).get(k, float("nan"))
             out.append((v["mean"] if isinstance(v, dict) else v) * scale)
         return out
-    out = []
+    out, gains = [], []
     for task in ("t2m", "m2t"):
-        table = []
+        table, per_seed = [], {}
         for name, run, file in EVAL_ROWS[task]:
-            vals = [values(json.loads((d / run / file).read_text())["results"], task) for d in dirs
-                    if (d / run / file).is_file()]
-            if not vals:
+            per_seed[name] = {i: values(json.loads((d / run / file).read_text())["results"], task)
+                              for i, d in enumerate(dirs) if (d / run / file).is_file()}
+            if not per_seed[name]:
                 continue
-            v = np.asarray(vals, dtype=float)
+            v = np.asarray(list(per_seed[name].values()), dtype=float)
             sd = v.std(0, ddof=1) if len(v) > 1 else np.zeros(v.shape[1])
             table.append([f"{task} {name}", str(len(v))] + [f"{m:.3f} ± {e:.3f}" for m, e in zip(v.mean(0), sd)])
         out.append(markdown_table(["", "seeds"] + [c[0] for c in cols[task]], table))
-    return "mean ± sd over seeds\n\n" + "\n\n".join(out) + "\n"
+        # paired gains: each seed's later row minus its earlier row (the seeds share nothing else)
+        names = [n for n, _, _ in EVAL_ROWS[task]]
+        for a, b in zip(names, names[1:]):
+            both = sorted(set(per_seed.get(a, {})) & set(per_seed.get(b, {})))
+            if not both:
+                continue
+            d = np.asarray([np.subtract(per_seed[b][i], per_seed[a][i]) for i in both], dtype=float)
+            sd = d.std(0, ddof=1) if len(d) > 1 else np.zeros(d.shape[1])
+            cells = [f"{m:+.3f} ± {e:.3f} ({', '.join(f'{x:+.3f}' for x in d[:, j])})"
+                     for j, (m, e) in enumerate(zip(d.mean(0), sd))]
+            gains.append([f"{task}: ({b}) − ({a.lstrip('+ ')})", str(len(d))] + cells)
+    text = "mean ± sd over seeds\n\n" + "\n\n".join(out) + "\n"
+    if gains:
+        t2m_cols = [c[0] for c in cols["t2m"]]
+        m2t_cols = [c[0] for c in cols["m2t"]]
+        text += ("\nper-seed gains (mean ± sd, then each seed)\n\n"
+                 + markdown_table(["", "seeds"] + t2m_cols, [g for g in gains if g[0].startswith("t2m")]) + "\n\n"
+                 + markdown_table(["", "seeds"] + m2t_cols, [g for g in gains if g[0].startswith("m2t")]) + "\n")
+    return text
 
 
 ABLATIONS = {  # variant -> (task, reward weights zeroed); "w/o CoM" is the full model decoded without CoM

@@ -118,6 +118,12 @@ def test_aggregate_over_seeds(tmp_path):
     assert lines["m2t + RLVR"] == ["2", "0.250 ± 0.000", "15.000 ± 7.071", "30.000 ± 0.000", "50.000 ± 0.000"]
     assert "m2t + RLVR + CoM" not in lines
     assert "phys < 0.8" in text and "CIDEr" in text
+    # paired gains: (+ RLVR) − (SFT) per seed; seed 0 alone has the CoM row
+    gains = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]] for ln in text.splitlines()
+             if ln.startswith("| t2m:") or ln.startswith("| m2t:")}
+    assert gains["t2m: (+ RLVR) − (SFT)"][2] == "+0.000 ± 0.000 (+0.000, +0.000)"
+    assert gains["t2m: (+ RLVR + CoM) − (RLVR)"][:3] == ["1", "+0.000 ± 0.000 (+0.000)", "+0.000 ± 0.000 (+0.000)"]
+    assert "m2t: (+ RLVR + CoM) − (RLVR)" not in gains
 
 
 def test_evaluators_wait_for_the_vq_vae_only_on_a_quiet_small_machine(monkeypatch):
