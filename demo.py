@@ -19,6 +19,12 @@ Motion to caption:
   ``clip.npy`` holds raw (un-normalised) features (T, 263) / (T, 251 for kit) or joints
   (T, 22, 3) / (T, 21, 3); joints are converted with ``utils.motion_process.extract_features``.
 
+Web demo (Gradio, offline, on 127.0.0.1 unless ``--host``; ``--share`` only when given):
+
+    python demo.py --web [--port 7860] [--model-ckpt T2M_CKPT --m2t-model-ckpt M2T_CKPT --vq-ckpt VQ]
+
+  defaults to the quickstart's checkpoints; see ``utils/web_demo.py`` and docs/web-demo.md.
+
 Chain-of-Motion (``--use-com``, K = ``--com-candidates``, T = ``--com-refine-steps``) ranks candidates
 with a critic evaluator (``--com-evaluator-dir`` or ``--reward-dataset-opt-path``; ``--reward-align-weight 0``
 ranks without one). Flags: ``options/option_llm.py`` (the original ``option_llm`` names, plus the
@@ -34,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # one module either way: utils/web_demo.py imports demo (and its DemoError)
+    sys.modules.setdefault("demo", sys.modules[__name__])
 import utils.threads  # noqa: E402,F401  (before torch: OpenMP wait policy and thread count)
 
 import numpy as np
@@ -223,16 +231,18 @@ def write_motion(save_dir, stem, feats, joints, title="", dataname="t2m", render
     return files
 
 
-def load_motion_file(path, vq, mean, std, dataname="t2m"):
-    """.npy features (T, D) or joints (T, J, 3) -> (raw features, kind)."""
+def load_motion_file(path, vq, mean, std, dataname="t2m", label=None):
+    """.npy features (T, D) or joints (T, J, 3) -> (raw features, kind). ``label`` names the input in the
+    messages (default ``--motion <path>``; the web demo: the uploaded file's name)."""
     from utils.motion_process import extract_features
     path = Path(path)
+    label = label or f"--motion {path}"
     if not path.is_file():
         raise DemoError(f"--motion: file not found: {path}")
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as exc:
-        raise DemoError(f"--motion {path}: cannot read as .npy ({one_line(exc)})") from exc
+        raise DemoError(f"{label}: cannot read as .npy ({one_line(exc)})") from exc
     D, J = vq.input_dim, JOINTS_NUM[dataname]
     if arr.ndim == 2 and arr.shape[1] == D:
         feats, kind = arr.astype(np.float32), "features"
@@ -240,16 +250,16 @@ def load_motion_file(path, vq, mean, std, dataname="t2m"):
         try:
             feats, kind = extract_features(arr.astype(np.float32), dataname), "joints"
         except Exception as exc:
-            raise DemoError(f"--motion {path}: cannot extract features from joints ({one_line(exc)})") from exc
+            raise DemoError(f"{label}: cannot extract features from joints ({one_line(exc)})") from exc
     else:
-        raise DemoError(f"--motion {path}: shape {tuple(arr.shape)} is neither features (T, {D}) nor joints "
+        raise DemoError(f"{label}: shape {tuple(arr.shape)} is neither features (T, {D}) nor joints "
                         f"(T, {J}, 3)")
     unit = vq.unit_length
     T = len(feats) - len(feats) % unit
     if T < unit:
-        raise DemoError(f"--motion {path}: {len(feats)} feature frames, fewer than the VQ unit length {unit}")
+        raise DemoError(f"{label}: {len(feats)} feature frames, fewer than the VQ unit length {unit}")
     if not np.isfinite(feats).all():
-        raise DemoError(f"--motion {path}: contains NaN/inf")
+        raise DemoError(f"{label}: contains NaN/inf")
     return feats[:T], kind
 
 
@@ -325,6 +335,16 @@ def run_m2t(args, model, vq, mean, std, motions, loaded) -> dict:
     return {"mode": "m2t", "num_inputs": len(motions), "num_no_caption": empty, "com": com, "results": results}
 
 
+def load_runtime(args, vq) -> tuple:
+    """(device, model): threads, seed, device and the MotionLLM of --model-ckpt (the slow part)."""
+    from utils.device import seed_everything
+    from utils.threads import apply_threads
+    apply_threads(args.threads)
+    seed_everything(args.seed)
+    device = pick_device(args.device)
+    return device, load_model(args, device, vq)
+
+
 def run(args) -> dict:
     prompts = read_prompts(args)
     if prompts and args.motion:
@@ -342,12 +362,7 @@ def run(args) -> dict:
         raise DemoError(str(exc)) from None
     vq, mean, std = load_vq_assets(args)
     loaded = [load_motion_file(p, vq, mean, std, args.dataname) for p in args.motion]
-    from utils.device import seed_everything
-    from utils.threads import apply_threads
-    apply_threads(args.threads)
-    seed_everything(args.seed)
-    device = pick_device(args.device)
-    model = load_model(args, device, vq)
+    device, model = load_runtime(args, vq)
     if prompts:
         res = run_t2m(args, model, vq, mean, std, prompts, save_dir)
     else:
@@ -374,6 +389,9 @@ def main(argv=None):
     from options.option_llm import get_demo_args
     args = get_demo_args(argv)
     try:
+        if getattr(args, "web", False):  # the browser demo (utils/web_demo.py) over the same functions
+            from utils.web_demo import serve
+            return serve(args)
         return run(args)
     except DemoError as exc:
         print(f"demo.py: error: {exc}", file=sys.stderr)

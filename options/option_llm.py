@@ -100,6 +100,24 @@ def add_gallery_args(p: argparse.ArgumentParser, demo: bool = False):
     return g
 
 
+def add_web_args(p: argparse.ArgumentParser):
+    """demo.py --web: the Gradio browser demo (utils/web_demo.py)."""
+    g = p.add_argument_group("web demo (demo.py --web; utils/web_demo.py)")
+    g.add_argument("--web", action="store_true", help="serve the browser demo (Gradio, offline) instead of the CLI run; "
+                   "without --model-ckpt it loads the quickstart's checkpoints")
+    g.add_argument("--host", default="127.0.0.1", help="address the web demo listens on (0.0.0.0: every interface)")
+    g.add_argument("--port", type=int, default=7860, help="web demo port (0: the first free one from 7860)")
+    g.add_argument("--share", action="store_true", help="also open a public gradio.live link (never implied; needs "
+                   "internet)")
+    g.add_argument("--m2t-model-ckpt", default=None, help="web demo: checkpoint for motion -> caption (default: "
+                   "--model-ckpt; without --model-ckpt: the quickstart's RLVR m2t checkpoint)")
+    g.add_argument("--web-max-frames", type=int, default=600, help="web demo: longest motion upload accepted, in "
+                   "frames (20 fps for t2m)")
+    g.add_argument("--bvh-mapping", default=None, help="web demo: joint mapping JSON for .bvh uploads (see "
+                   "prepare/convert_mocap.py; default: the t2m joint names demo.py's BVH export writes)")
+    return g
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     p = _base_parser("Evaluate MotionLLM (t2m / m2t), optionally with Chain-of-Motion", sample_by_default=None)
     add_eval_args(p)
@@ -112,6 +130,7 @@ def get_demo_parser() -> argparse.ArgumentParser:
     add_demo_args(p)
     add_eval_args(p, demo=True)
     add_gallery_args(p, demo=True)
+    add_web_args(p)
     return p
 
 
