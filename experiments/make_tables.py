@@ -97,21 +97,26 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def load_report(path, name: str | None = None) -> Report:
-    """One eval_mllm.py report, checked: ``{"meta": {...}, "results": {...}}``."""
-    path = Path(path)
+def _read_report(path: Path, missing: str) -> tuple:
+    """(meta, results) of a report file; every failure a TableError naming the file (``missing``: what to say
+    when it does not exist)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise TableError(f"{path}: no such file") from None
+        raise TableError(f"{path}: {missing}") from None
     except json.JSONDecodeError as e:
         raise TableError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
     except (OSError, UnicodeDecodeError) as e:
         raise TableError(f"{path}: cannot be read ({e})") from None
     if not isinstance(data, dict):
         raise TableError(f"{path}: expected a JSON object with 'meta' and 'results', got {type(data).__name__}")
-    meta = _field(data, "meta", path)
-    results = _field(data, "results", path)
+    return _field(data, "meta", path), _field(data, "results", path)
+
+
+def load_report(path, name: str | None = None) -> Report:
+    """One eval_mllm.py report, checked: ``{"meta": {...}, "results": {...}}``."""
+    path = Path(path)
+    meta, results = _read_report(path, "no such file")
     m = REPORT_NAME.match(path.name)
     task = m.group(1) if m else ("t2m" if "generated" in results else "m2t" if "nlg" in results else None)
     if task is None:
@@ -155,19 +160,7 @@ def load_vq_report(path, name: str | None = None) -> Report:
                          "pointing there)")
     if path.is_dir():
         path = path / VQ_REPORT
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TableError(f"{path}: no such file (run eval_vq.py with --out-dir/--exp-name pointing to its "
-                         "folder)") from None
-    except json.JSONDecodeError as e:
-        raise TableError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise TableError(f"{path}: cannot be read ({e})") from None
-    if not isinstance(data, dict):
-        raise TableError(f"{path}: expected a JSON object with 'meta' and 'results', got {type(data).__name__}")
-    meta = _field(data, "meta", path)
-    results = _field(data, "results", path)
+    meta, results = _read_report(path, "no such file (run eval_vq.py with --out-dir/--exp-name pointing to its folder)")
     rec = _field(results, "reconstruction", path)
     for key, _, _ in VQ_PROTOCOL:
         if _mean_ci(rec, key, path, "results.reconstruction") is None:
