@@ -444,6 +444,16 @@ def main(argv=None):
           f"(metrics.jsonl + PNG): {', '.join(curves) or 'none'}")
     print(f"paper-style tables (Markdown + LaTeX) beside the published rows: python experiments/make_tables.py "
           f"SFT={args.out_dir}/eval_sft RLVR={args.out_dir}/eval_rlvr --dataset synthetic --out {args.out_dir}/tables")
+    o = args.out_dir
+    ckpts = (f"--model-ckpt {o}/morl_rlvr_t2m/motionllm_rlvr_epoch_{args.rl_epochs - 1}.pth --m2t-model-ckpt "
+             f"{o}/morl_rlvr_m2t/motionllm_rlvr_epoch_{args.rl_epochs - 1}.pth --vq-ckpt {o}/vq_synthetic/net_last.pth")
+    print(f"web demo (http://127.0.0.1:7860, offline): python demo.py --web {ckpts}")
+    ev = next(st for st in stages(args) if st["name"] == "eval t2m RLVR")
+    cmd = [c for c in ev["cmd"][1:] if isinstance(c, str)]
+    cmd[cmd.index("--exp-name") + 1] = "gallery_rlvr"
+    cmd[cmd.index("--replications") + 1], cmd[cmd.index("--mm-num-samples") + 1] = "1", "0"
+    print(f"results gallery of 8 test items ({o}/gallery_rlvr/gallery/index.html): python "
+          f"{' '.join(cmd + ['--gallery', '8'])}")
     return 0
 
 
