@@ -61,19 +61,26 @@ def build_tiny_lm_assets(root, num_motions=20, seed=0, pretrain_steps=150):
     return data, backbone
 
 
+def train_tiny_vq(data, root, iters, nb_code=32, batch_size=8, *extra):
+    """A tiny VQ-VAE (width / code dim 16, depth 1) trained for ``iters`` steps into ``root/vq``; ``extra``
+    flags go to train_vq.py as they are. Returns the run folder."""
+    import train_vq
+    train_vq.main(["--data-root", str(data), "--out-dir", str(root), "--exp-name", "vq", "--batch-size",
+                   str(batch_size), "--total-iter", str(iters), "--eval-iter", str(iters), "--no-progress",
+                   "--nb-code", str(nb_code), "--code-dim", "16", "--output-emb-width", "16", "--width", "16",
+                   "--depth", "1", *extra])
+    return root / "vq"
+
+
 def build_tiny_rl_assets(root, num_motions=40, seed=1, pretrain_steps=50, vq_iters=4, evaluator_iters=5,
                          cot_records=24):
     """:func:`build_tiny_lm_assets` plus a tiny VQ-VAE, evaluator and CoT records (train split): what
     the SFT -> RLVR tests start from. Returns a dict of paths (data, backbone, vq, evaluator, cot)."""
     import train_evaluator
-    import train_vq
     from prepare.build_cot import main as build_cot_main
 
     data, bb = build_tiny_lm_assets(root, num_motions=num_motions, seed=seed, pretrain_steps=pretrain_steps)
-    train_vq.main(["--data-root", str(data), "--out-dir", str(root), "--exp-name", "vq", "--batch-size", "8",
-                   "--total-iter", str(vq_iters), "--eval-iter", str(vq_iters), "--no-progress", "--nb-code", "32",
-                   "--code-dim", "16", "--output-emb-width", "16", "--width", "16", "--depth", "1"])
-    vq = root / "vq" / "net_last.pth"
+    vq = train_tiny_vq(data, root, vq_iters) / "net_last.pth"
     train_evaluator.main(["--data-root", str(data), "--glove-dir", str(data / "glove"), "--checkpoints-dir",
                           str(root / "ev"), "--movement-iters", str(evaluator_iters), "--max-epoch", "1",
                           "--no-progress", "--eval-split", "train", "--dim-movement-enc-hidden", "16",

@@ -21,7 +21,7 @@ REPS = 2
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     import train_evaluator
-    import train_vq
+    from conftest import train_tiny_vq
     from prepare.make_synthetic_dataset import build_dataset
     root = tmp_path_factory.mktemp("eval_vq")
     data = root / "syn"
@@ -30,10 +30,7 @@ def assets(tmp_path_factory):
                           str(root / "ev"), "--movement-iters", "5", "--max-epoch", "1", "--no-progress",
                           "--eval-split", "train", *TINY_EVALUATOR])
     judge = root / "ev" / "t2m" / "text_mot_match"
-    train_vq.main(["--data-root", str(data), "--out-dir", str(root), "--exp-name", "vq", "--batch-size", "8",
-                   "--total-iter", "2", "--eval-iter", "2", "--no-progress", "--nb-code", "16", "--code-dim", "16",
-                   "--output-emb-width", "16", "--width", "16", "--depth", "1", "--val-split", "train",
-                   "--evaluator-dir", str(judge)])
+    train_tiny_vq(data, root, 2, 16, 8, "--val-split", "train", "--evaluator-dir", str(judge))
     return {"root": root, "data": data, "judge": judge, "vq": root / "vq" / "net_best_fid.pth"}
 
 

@@ -132,14 +132,11 @@ def test_eval_mllm_gallery_end_to_end(tmp_path, monkeypatch):
 
     import eval_mllm
     import train_evaluator
-    import train_vq
-    from conftest import build_tiny_lm_assets
+    from conftest import build_tiny_lm_assets, train_tiny_vq
     from models.mllm import MLLMConfig, MotionLLM
 
     data, backbone = build_tiny_lm_assets(tmp_path, num_motions=40, seed=1, pretrain_steps=10)
-    train_vq.main(["--data-root", str(data), "--out-dir", str(tmp_path), "--exp-name", "vq", "--batch-size", "4",
-                   "--total-iter", "2", "--eval-iter", "2", "--no-progress", "--nb-code", "16", "--code-dim", "16",
-                   "--output-emb-width", "16", "--width", "16", "--depth", "1"])
+    train_tiny_vq(data, tmp_path, 2, 16, 4)
     train_evaluator.main(["--data-root", str(data), "--glove-dir", str(data / "glove"), "--checkpoints-dir",
                           str(tmp_path / "ev"), "--movement-iters", "2", "--max-epoch", "1", "--no-progress",
                           "--eval-split", "train", "--dim-movement-enc-hidden", "16", "--dim-movement-latent", "16",

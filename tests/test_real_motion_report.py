@@ -21,15 +21,12 @@ NB = 32  # codebook of the tiny VQ-VAE (train_vq --nb-code)
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     import train_evaluator
-    import train_vq
-    from conftest import build_tiny_lm_assets
+    from conftest import build_tiny_lm_assets, train_tiny_vq
     from models.mllm import MLLMConfig, MotionLLM
 
     root = tmp_path_factory.mktemp("real_report")
     data, bb = build_tiny_lm_assets(root, num_motions=40, seed=3, pretrain_steps=0)
-    train_vq.main(["--data-root", str(data), "--out-dir", str(root), "--exp-name", "vq", "--batch-size", "8",
-                   "--total-iter", "3", "--eval-iter", "3", "--no-progress", "--nb-code", str(NB),
-                   "--code-dim", "16", "--output-emb-width", "16", "--width", "16", "--depth", "1"])
+    train_tiny_vq(data, root, 3, NB)
     train_evaluator.main(["--data-root", str(data), "--glove-dir", str(data / "glove"), "--checkpoints-dir",
                           str(root / "ev"), "--movement-iters", "2", "--max-epoch", "1", "--no-progress",
                           "--eval-split", "train", "--dim-movement-enc-hidden", "16", "--dim-movement-latent", "16",
